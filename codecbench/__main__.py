@@ -1,0 +1,3 @@
+from codecbench.cli import main
+
+main()

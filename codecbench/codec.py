@@ -1,0 +1,161 @@
+"""The one interface every codec implements, classical or learned.
+
+A codec turns an RGB image (``numpy.ndarray``, shape H×W×3, dtype uint8) and
+one quality setting into the bytes it would store, and those bytes back into
+an image of the same shape. Codecs never compute metrics; the runner does.
+
+Codecs are found through the entry-point group ``codecbench.codecs`` (see
+``codecbench.registry``); a third-party package registers one the same way the
+built-in ones do::
+
+    [project.entry-points."codecbench.codecs"]
+    mycodec = "mypackage.module:MyCodec"
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class CodecError(RuntimeError):
+    """A codec failed to encode or decode (bad input, library or program error)."""
+
+
+class CodecUnavailable(CodecError):
+    """The codec cannot run on this machine; the message says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """The codec's single quality knob.
+
+    ``name`` names the knob (``quality``, ``ratio``, ``iterations``...),
+    ``low``/``high`` bound it (inclusive), ``higher_is_better`` says which
+    direction gives higher quality and more bits, ``integer`` whether only
+    whole values are meaningful, and ``default_sweep`` lists the settings a
+    plain ``codecbench run`` uses (chosen to span about 0.1–2 bpp on Kodak).
+    """
+
+    name: str
+    low: float
+    high: float
+    higher_is_better: bool
+    default_sweep: tuple[float, ...]
+    integer: bool = True
+    unit: str = ""
+
+    def __post_init__(self) -> None:
+        if self.low > self.high:
+            raise ValueError(f"setting {self.name}: low {self.low} > high {self.high}")
+        for value in self.default_sweep:
+            self.validate(value)
+
+    def validate(self, value: float) -> float | int:
+        """Return ``value`` in the codec's type, or raise ValueError naming the range."""
+        if not (self.low <= value <= self.high):
+            raise ValueError(f"{self.name}={value} is outside [{_fmt(self.low)}, {_fmt(self.high)}]")
+        if self.integer:
+            if float(value) != int(value):
+                raise ValueError(f"{self.name}={value} must be a whole number")
+            return int(value)
+        return float(value)
+
+    def describe(self) -> str:
+        direction = "higher = better quality" if self.higher_is_better else "lower = better quality"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.name} {_fmt(self.low)}–{_fmt(self.high)}{unit} ({direction})"
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Whether a codec can run here; ``reason`` says why not (and what to do)."""
+
+    ok: bool
+    reason: str = ""
+
+
+class Codec(ABC):
+    """Base class of every codec.
+
+    Subclasses set the class attributes and implement :meth:`encode`,
+    :meth:`decode` and :meth:`version`. Options (encoder paths, devices,
+    weights files...) arrive as keyword arguments to ``__init__``; a codec
+    rejects options it does not know. ``deterministic`` says whether the same
+    input and setting always give the same bytes (true for every built-in
+    codec; the regression check relies on it).
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    setting: ClassVar[SettingSpec]
+    deterministic: ClassVar[bool] = True
+    option_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.option_names))
+        if unknown:
+            known = ", ".join(self.option_names) or "none"
+            raise CodecError(f"codec {self.name}: unknown option(s) {', '.join(unknown)} (known: {known})")
+        self.options: dict[str, Any] = dict(options)
+
+    @abstractmethod
+    def version(self) -> str:
+        """Version of the library or program underneath, recorded with every result."""
+
+    def availability(self) -> Availability:
+        """Whether the codec can run here. Override when it depends on a library or program."""
+        return Availability(True)
+
+    @abstractmethod
+    def encode(self, image: np.ndarray, setting: float | int) -> bytes:
+        """Encode an H×W×3 uint8 RGB image at ``setting``; return the complete stored bytes."""
+
+    @abstractmethod
+    def decode(self, data: bytes) -> np.ndarray:
+        """Decode bytes from :meth:`encode` into an H×W×3 uint8 RGB image."""
+
+    def bitstream_stats(self, data: bytes, width: int, height: int) -> dict[str, float]:
+        """Extra per-cell numbers about a bitstream (e.g. bpp before entropy coding).
+
+        Stored with the result under the column ``extra``; the default is none.
+        """
+        return {}
+
+    def round_trip(self, image: np.ndarray, setting: float | int) -> tuple[bytes, np.ndarray]:
+        """Encode then decode; checks the decoded shape and dtype."""
+        data = self.encode(image, setting)
+        decoded = self.decode(data)
+        check_rgb(decoded, f"{self.name} decoded image")
+        if decoded.shape != image.shape:
+            raise CodecError(f"{self.name}: decoded shape {decoded.shape} != input shape {image.shape}")
+        return data, decoded
+
+
+def check_rgb(image: np.ndarray, what: str = "image") -> None:
+    """Raise CodecError unless ``image`` is an H×W×3 uint8 array."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", None)
+        dtype = getattr(image, "dtype", type(image).__name__)
+        raise CodecError(f"{what} must be an H×W×3 uint8 RGB array, got shape {shape} dtype {dtype}")
+
+
+@dataclass
+class CodecInfo:
+    """What ``codecbench codecs`` lists about one registered codec."""
+
+    name: str
+    description: str
+    version: str
+    setting: str
+    available: bool
+    reason: str = ""
+    entry_point: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,51 @@
+"""Shared test fixtures.
+
+Data beside the project (Kodak, photos, LPIPS backbone weights) is found
+through the environment variable ``CODECBENCH_SHARED`` (CI sets it to
+``../shared``); tests that need it skip with the reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def _shared_dir() -> Path | None:
+    value = os.environ.get("CODECBENCH_SHARED")
+    return Path(value) if value and Path(value).is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    path = _shared_dir()
+    if path is None:
+        pytest.skip("set CODECBENCH_SHARED to the shared data folder (Kodak, photos, LPIPS weights) to run this test")
+    return path
+
+
+@pytest.fixture(scope="session")
+def kodak_dir(shared_dir: Path) -> Path:
+    path = shared_dir / "datasets" / "kodak"
+    if not (path / "kodim01.png").is_file():
+        pytest.skip(f"Kodak images not found under {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def lpips_weights(shared_dir: Path) -> Path:
+    path = shared_dir / "weights" / "lpips" / "alexnet_features.pth"
+    if not path.is_file():
+        pytest.skip(f"LPIPS AlexNet backbone weights not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def natural_image() -> np.ndarray:
+    """A natural colour photograph bundled with scikit-image (512×512 RGB uint8)."""
+    from skimage import data
+
+    return np.ascontiguousarray(data.astronaut())
