@@ -6,12 +6,14 @@ per-image :class:`ImageError` that names the file and the reason):
 - 8-bit RGB: used as stored.
 - 8-bit grayscale (``L``) and bilevel (``1``): the gray value is copied to R, G and B.
 - Palette (``P``) without transparency: expanded through its palette.
-- RGBA / LA / palette with transparency: accepted only when every pixel is
-  fully opaque (alpha 255), then alpha is dropped; any transparent pixel is an
+- RGBA / LA / palette with transparency / gray or RGB with a transparent
+  colour (PNG tRNS): accepted only when every pixel is fully opaque
+  (alpha 255), then alpha is dropped; any transparent pixel is an
   error, because flattening onto a background is a choice codecbench will not
   make for you.
-- 16-bit (or deeper) images, CMYK, float and other modes: error (reducing them
-  to 8-bit RGB needs a rounding or colour-management choice).
+- 16-bit (or deeper) images (PNG, TIFF, PPM/PGM with maxval > 255), CMYK,
+  float and other modes: error (reducing them to 8-bit RGB needs a rounding
+  or colour-management choice).
 - Multi-frame files (animated GIF/WebP, multi-page TIFF): error.
 - EXIF orientation is ignored: pixels are compared as stored.
 - Images smaller than 11×11 pixels: error (the SSIM window is 11×11).
@@ -45,6 +47,16 @@ def _png_bit_depth(path: Path) -> int | None:
     return None
 
 
+def _stored_sample_depth(im: Image.Image) -> int:
+    """Bits per sample stored in a TIFF or PPM file (Pillow silently reduces 16-bit RGB ones to 8 bits); 8 otherwise."""
+    if im.format == "TIFF":
+        bits = im.tag_v2.get(258, 8)  # BitsPerSample, one value per channel
+        return max(bits) if isinstance(bits, tuple) else int(bits)
+    if im.format == "PPM" and im.tile and isinstance(im.tile[0].args, tuple):
+        return int(im.tile[0].args[1]).bit_length()  # the header's maxval
+    return 8
+
+
 def load_rgb(path: str | Path) -> np.ndarray:
     """Read ``path`` as an H×W×3 uint8 RGB array following the module's conversion rules."""
     path = Path(path)
@@ -57,6 +69,9 @@ def load_rgb(path: str | Path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
+                depth = _stored_sample_depth(im)
+                if depth > 8:
+                    raise ImageError(f"{path}: {depth}-bit samples; codecbench compares 8-bit RGB and will not choose a rounding for you")
                 frames = getattr(im, "n_frames", 1)
                 if frames > 1:
                     raise ImageError(f"{path}: has {frames} frames; only single-frame images are supported")
@@ -71,9 +86,11 @@ def load_rgb(path: str | Path) -> np.ndarray:
 def to_rgb(im: Image.Image, name: str = "image") -> np.ndarray:
     """Convert a loaded Pillow image to H×W×3 uint8 RGB, or raise ImageError (rules above)."""
     mode = im.mode
-    if mode == "P":
-        mode_after = "RGBA" if "transparency" in im.info else "RGB"
-        im, mode = im.convert(mode_after), mode_after
+    if "transparency" in im.info and mode in ("P", "L", "1", "RGB"):
+        # a tRNS chunk (palette alphas, or one gray level / colour marked transparent)
+        im, mode = im.convert("RGBA"), "RGBA"
+    elif mode == "P":
+        im, mode = im.convert("RGB"), "RGB"
     if mode in ("RGBA", "LA", "PA"):
         alpha = np.asarray(im.getchannel("A"))
         if alpha.min() < 255:

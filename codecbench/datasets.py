@@ -1,0 +1,512 @@
+"""Test image sets: registered datasets, folders of images, and patch sets.
+
+A dataset spec is one of
+
+- a registered name (``codecbench/datasets.yaml``): ``sample`` (bundled with
+  scikit-image), ``kodak``, ``clic2020-professional-valid``, ... A registered
+  name wins over a folder of the same name (write ``./kodak`` for the folder);
+- a folder path: its image files (suffixes in ``images.IMAGE_SUFFIXES``, any
+  case, no hidden files, no recursion), sorted by file name (code-point order);
+- ``bd:SET...``: a patch set, resolved by ``codecbench.bdpatches.resolve_bd``.
+
+Registered datasets live in ``<data_dir>/<name>/`` with their image files by
+name; ``data_dir`` is the caller's option, else ``$CODECBENCH_DATA``, else
+``~/.cache/codecbench``. An image is identified by the SHA-256 of its decoded
+8-bit RGB pixels (``images.pixel_sha256``) plus width and height, so any
+lossless copy is accepted and a changed pixel is not; a source file checksum,
+where registered, is checked on download. Verified files are remembered in
+``<data_dir>/<name>/.verified.json`` keyed by file size and mtime (best effort:
+a read-only folder, or one whose mode has no write bit even when running as
+root, is never written to and is simply re-verified on each use). Datasets registered with
+``checksums: unknown`` are checked only by image count and decodability: their
+``Dataset.checksums`` is empty and reports should call them unverified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import yaml
+
+from codecbench.download import ArchiveError, ChecksumError, DownloadError, extract_images, fetch
+from codecbench.images import IMAGE_SUFFIXES, ImageError, check_size, load_rgb, pixel_sha256
+
+REGISTRY_PATH = Path(__file__).with_name("datasets.yaml")
+VERIFIED_CACHE = ".verified.json"
+
+
+class DatasetError(RuntimeError):
+    """A dataset cannot be used: one message saying what is missing or wrong, where to put it, and its URL."""
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One test image; picklable, so it can be sent to worker processes.
+
+    ``path`` is an image file (``index`` None) or a ``.npy`` array of shape
+    N×H×W×3 uint8 whose row ``index`` is the image (patch sets).
+    """
+
+    dataset: str  # the dataset spec as the user gave it
+    name: str  # stable name within the dataset
+    path: str
+    index: int | None = None
+
+    def load(self) -> np.ndarray:
+        """The image as H×W×3 uint8 RGB (``images.load_rgb`` rules); raises ImageError naming the item."""
+        if self.index is None:
+            return load_rgb(self.path)
+        label = f"{self.path} row {self.index} ({self.dataset}/{self.name})"
+        try:
+            rows = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ImageError(f"{label}: cannot be read ({type(exc).__name__}: {exc})") from exc
+        if rows.ndim != 4 or rows.shape[3] != 3 or rows.dtype != np.uint8:
+            raise ImageError(f"{label}: the array is {rows.shape} {rows.dtype}, expected N×H×W×3 uint8")
+        if not 0 <= self.index < rows.shape[0]:
+            raise ImageError(f"{label}: the array has only {rows.shape[0]} rows")
+        image = np.array(rows[self.index])  # a copy, detached from the memory map
+        check_size(image, label)
+        return image
+
+
+@dataclass
+class Dataset:
+    name: str
+    description: str
+    items: list[ImageItem]
+    checksums: dict[str, str]  # image name -> expected pixel SHA-256 (hex); {} when none are registered
+
+
+@dataclass(frozen=True)
+class DatasetStatus:
+    """One row of ``codecbench datasets``."""
+
+    name: str
+    description: str
+    licence: str
+    n_images: int
+    present: bool  # every image file is in ``where`` (checksums are checked on first use)
+    where: Path
+    note: str
+
+
+@dataclass(frozen=True)
+class RegisteredImage:
+    name: str
+    width: int
+    height: int
+    pixel_sha256: str
+    file_sha256: str | None  # of the file as published by the source; checked on download
+
+
+@dataclass(frozen=True)
+class Archive:
+    url: str
+    file_sha256: str | None
+    member_dir: str | None  # images are the image files whose folder path ends with this
+
+
+@dataclass(frozen=True)
+class RegisteredDataset:
+    """One entry of the registry YAML (its header documents the keys)."""
+
+    name: str
+    description: str
+    licence: str
+    homepage: str
+    citation: str
+    images: tuple[RegisteredImage, ...]  # empty when checksums are unknown
+    n_images: int
+    bundled: str | None  # "skimage": the files ship inside scikit-image
+    base_url: str | None  # per-image download URL = base_url + name
+    archive: Archive | None
+    offline_hint: str
+
+    @property
+    def verified(self) -> bool:
+        return bool(self.images)
+
+
+def default_data_dir() -> Path:
+    """``$CODECBENCH_DATA`` if set, else ``~/.cache/codecbench`` (a caller's option takes precedence over both)."""
+    value = os.environ.get("CODECBENCH_DATA")
+    return Path(value).expanduser() if value else Path.home() / ".cache" / "codecbench"
+
+
+# --- registry -----------------------------------------------------------------
+
+
+def load_registry(path: Path | None = None) -> dict[str, RegisteredDataset]:
+    """Parse the dataset registry (default: the packaged ``datasets.yaml``); DatasetError on a malformed entry."""
+    path = Path(path) if path is not None else REGISTRY_PATH
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise DatasetError(f"dataset registry {path} cannot be read: {exc}") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("datasets"), dict):
+        raise DatasetError(f"dataset registry {path}: expected a mapping with a 'datasets' mapping")
+    return {name: _parse_dataset(path, str(name), entry) for name, entry in document["datasets"].items()}
+
+
+def _parse_dataset(path: Path, name: str, entry: object) -> RegisteredDataset:
+    def fail(reason: str) -> DatasetError:
+        return DatasetError(f"dataset registry {path}: dataset {name!r}: {reason}")
+
+    if not isinstance(entry, dict):
+        raise fail("expected a mapping")
+    if not _is_plain_name(name):
+        raise fail("the name must be a plain folder name")
+    for key in ("description", "licence", "homepage", "citation"):
+        if not isinstance(entry.get(key), str):
+            raise fail(f"missing text field {key!r}")
+    sources = [key for key in ("bundled", "base_url", "archive") if key in entry]
+    if len(sources) != 1:
+        raise fail(f"needs exactly one of bundled, base_url, archive (has {sources or 'none'})")
+    if not isinstance(entry.get("base_url", ""), str):
+        raise fail("base_url must be a URL")
+    if entry.get("bundled", "skimage") != "skimage":
+        raise fail(f"unknown bundled source {entry['bundled']!r} (only 'skimage')")
+    archive = None
+    if "archive" in entry:
+        spec = entry["archive"]
+        if not isinstance(spec, dict) or not isinstance(spec.get("url"), str):
+            raise fail("archive needs a url")
+        if not isinstance(spec.get("member_dir", ""), str):
+            raise fail("archive member_dir must be a folder path")
+        archive = Archive(spec["url"], _sha(spec.get("file_sha256"), fail), spec.get("member_dir"))
+    if entry.get("checksums") == "unknown":
+        if "images" in entry or not isinstance(entry.get("n_images"), int) or entry["n_images"] < 1:
+            raise fail("'checksums: unknown' needs n_images and no images list")
+        if archive is None:
+            raise fail("'checksums: unknown' is supported for archives only")
+        images: tuple[RegisteredImage, ...] = ()
+        n_images = entry["n_images"]
+    else:
+        if not isinstance(entry.get("images"), list) or not entry["images"]:
+            raise fail("needs an images list (or 'checksums: unknown' with n_images)")
+        images = tuple(_parse_image(item, fail) for item in entry["images"])
+        names = [image.name for image in images]
+        if names != sorted(set(names)):
+            raise fail("image names must be unique and sorted")
+        n_images = len(images)
+    return RegisteredDataset(
+        name=name,
+        description=entry["description"],
+        licence=entry["licence"],
+        homepage=entry["homepage"],
+        citation=entry["citation"],
+        images=images,
+        n_images=n_images,
+        bundled=entry.get("bundled"),
+        base_url=entry.get("base_url"),
+        archive=archive,
+        offline_hint=entry.get("offline_hint", ""),
+    )
+
+
+def _parse_image(item: object, fail: Callable[[str], DatasetError]) -> RegisteredImage:
+    if not isinstance(item, dict) or not _is_plain_name(str(item.get("name", ""))):
+        raise fail(f"image entry {item!r} needs a plain file name")
+    for key in ("width", "height"):
+        if not isinstance(item.get(key), int) or item[key] < 1:
+            raise fail(f"image {item['name']}: {key} must be a positive integer")
+    pixel = _sha(item.get("pixel_sha256"), fail)
+    if pixel is None:
+        raise fail(f"image {item['name']}: missing pixel_sha256")
+    return RegisteredImage(item["name"], item["width"], item["height"], pixel, _sha(item.get("file_sha256"), fail))
+
+
+def _sha(value: object, fail: Callable[[str], DatasetError]) -> str | None:
+    if value is None:
+        return None
+    text = str(value).lower()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise fail(f"{value!r} is not a hex SHA-256")
+    return text
+
+
+def _is_plain_name(name: str) -> bool:
+    return bool(name) and PurePosixPath(name).name == name and "\\" not in name and not name.startswith(".")
+
+
+# --- resolving ----------------------------------------------------------------
+
+
+def resolve_dataset(
+    spec: str,
+    data_dir: Path | None = None,
+    *,
+    download: bool = True,
+    progress: bool = True,
+    registry: Path | None = None,
+) -> Dataset:
+    """The images of ``spec`` (see the module docstring), downloaded and verified where registered.
+
+    ``registry`` replaces the packaged registry YAML (tests). Raises DatasetError.
+    """
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    if spec.startswith("bd:"):
+        try:
+            from codecbench.bdpatches import resolve_bd
+        except ImportError as exc:
+            raise DatasetError(f"patch set {spec!r}: the patch-set module codecbench.bdpatches is not available ({exc})") from exc
+        return resolve_bd(spec, data_dir)
+    registered = load_registry(registry)
+    if spec in registered:
+        return _resolve_registered(registered[spec], data_dir, download, progress)
+    folder = Path(spec).expanduser()
+    if folder.is_dir():
+        return _folder_dataset(spec, folder)
+    raise DatasetError(
+        f"unknown dataset {spec!r}: not a registered dataset ({', '.join(registered)}), "
+        f"not an existing folder, and not a patch set (bd:SET)"
+    )
+
+
+def _folder_dataset(spec: str, folder: Path) -> Dataset:
+    names = _image_files(folder)
+    if not names:
+        raise DatasetError(f"folder {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+    items = [ImageItem(spec, name, str(folder / name)) for name in names]
+    return Dataset(spec, f"images in folder {folder}", items, {})
+
+
+def _image_files(folder: Path) -> list[str]:
+    """Names of the image files directly in ``folder`` (no hidden files), sorted."""
+    return sorted(
+        entry.name
+        for entry in folder.iterdir()
+        if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES and not entry.name.startswith(".")
+    )
+
+
+def dataset_folder(dataset: RegisteredDataset, data_dir: Path) -> Path:
+    """Where a registered dataset's image files are: scikit-image's data folder, or ``<data_dir>/<name>``."""
+    if dataset.bundled == "skimage":
+        spec = importlib.util.find_spec("skimage")
+        if spec is None or spec.origin is None:
+            raise DatasetError(f"dataset {dataset.name!r} ships with scikit-image, which is not installed (pip install scikit-image)")
+        return Path(spec.origin).parent / "data"
+    return data_dir / dataset.name
+
+
+def _resolve_registered(dataset: RegisteredDataset, data_dir: Path, download: bool, progress: bool) -> Dataset:
+    folder = dataset_folder(dataset, data_dir)
+    if dataset.verified:
+        missing = [image.name for image in dataset.images if not (folder / image.name).is_file()]
+        if missing and dataset.bundled:
+            raise DatasetError(
+                f"dataset {dataset.name!r}: {', '.join(missing)} missing from scikit-image's data folder {folder}; "
+                "reinstall scikit-image"
+            )
+        if missing:
+            _download(dataset, folder, missing, download, progress)
+        _verify(dataset, folder)
+        names = [image.name for image in dataset.images]
+    else:
+        names = _image_files(folder) if folder.is_dir() else []
+        if len(names) < dataset.n_images:
+            _download(dataset, folder, [], download, progress)
+            names = _image_files(folder)
+        if len(names) != dataset.n_images:
+            inside = f" under {dataset.archive.member_dir!r}" if dataset.archive.member_dir else ""
+            raise DatasetError(
+                f"dataset {dataset.name!r}: {folder} holds {len(names)} image files, expected {dataset.n_images}: "
+                f"exactly the image files{inside} in {dataset.archive.url}"
+            )
+        _verify(dataset, folder, names)
+    items = [ImageItem(dataset.name, name, str(folder / name)) for name in names]
+    checksums = {image.name: image.pixel_sha256 for image in dataset.images}
+    return Dataset(dataset.name, dataset.description, items, checksums)
+
+
+def _download(dataset: RegisteredDataset, folder: Path, missing: list[str], download: bool, progress: bool) -> None:
+    """Fetch the ``missing`` images (all of an archive's when checksums are unknown) into ``folder``.
+
+    Raises DatasetError: the one 'dataset missing' message when the files cannot
+    be fetched, or the checksum / archive problem.
+    """
+    if not download:
+        raise _missing_error(dataset, folder, missing, "downloads are disabled")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _missing_error(dataset, folder, missing, f"cannot create the folder ({exc})") from exc
+    expected = {image.name: image for image in dataset.images}
+    try:
+        if dataset.base_url is not None:
+            for name in missing:
+                url = dataset.base_url + name
+                fetch(
+                    url, folder / name, sha256=expected[name].file_sha256, progress=progress,
+                    check=lambda part, image=expected[name], url=url: _check_image(
+                        dataset.name, image, part, f"{url} (downloaded to {part}, now deleted)"
+                    ),
+                )
+        else:
+            # the archive is kept only while incomplete (.part, resumable), never after extraction or refusal
+            archive = folder / ".download" / "archive"
+            fetch(dataset.archive.url, archive, sha256=dataset.archive.file_sha256, progress=progress)
+
+            def check(name: str, part: Path) -> None:
+                if name in expected:
+                    _check_image(dataset.name, expected[name], part, f"{name} from {dataset.archive.url} (now deleted)")
+
+            try:
+                extract_images(archive, folder, member_dir=dataset.archive.member_dir, suffixes=IMAGE_SUFFIXES, check=check)
+            finally:
+                archive.unlink()
+                archive.parent.rmdir()
+    except DownloadError as exc:
+        raise _missing_error(dataset, folder, missing, str(exc)) from exc
+    except (ChecksumError, ArchiveError) as exc:
+        raise DatasetError(f"dataset {dataset.name!r}: {exc}") from exc
+
+
+def _missing_error(dataset: RegisteredDataset, folder: Path, missing: list[str], reason: str) -> DatasetError:
+    if dataset.verified:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        what = f"{len(missing)} of {dataset.n_images} images missing ({shown})"
+    else:
+        found = len(_image_files(folder)) if folder.is_dir() else 0
+        what = f"{found} of {dataset.n_images} images found"
+    if dataset.base_url is not None:
+        source = f"download each from {dataset.base_url}<name> (e.g. {dataset.base_url}{dataset.images[0].name})"
+    else:
+        inside = f" from its folder {dataset.archive.member_dir!r}" if dataset.archive.member_dir else ""
+        source = f"download {dataset.archive.url} and extract its image files{inside} flat into that folder"
+    hint = f"; {dataset.offline_hint}" if dataset.offline_hint else ""
+    return DatasetError(
+        f"dataset {dataset.name!r} is not available: {what} in {folder} and it could not be downloaded ({reason}). "
+        f"Put the image files in {folder}/: {source}{hint}. "
+        f"Or point --data-dir / CODECBENCH_DATA at a folder that holds {dataset.name}/."
+    )
+
+
+# --- verification ---------------------------------------------------------------
+
+
+def _check_image(dataset: str, image: RegisteredImage, path: Path, label: str) -> str:
+    """Decode ``path`` and compare size and pixel SHA-256 with the registry; return the checksum."""
+    try:
+        rgb = load_rgb(path)
+    except ImageError as exc:
+        raise DatasetError(f"dataset {dataset!r}: {label}: {exc}") from exc
+    height, width = rgb.shape[:2]
+    if (width, height) != (image.width, image.height):
+        raise DatasetError(f"dataset {dataset!r}: {label} is {width}×{height} px, expected {image.width}×{image.height}")
+    actual = pixel_sha256(rgb)
+    if actual != image.pixel_sha256:
+        raise DatasetError(
+            f"dataset {dataset!r}: {label}: pixel SHA-256 is {actual}, expected {image.pixel_sha256} "
+            "(its pixels differ from the registered image; replace the file with a lossless copy, "
+            "or delete it to download it again)"
+        )
+    return actual
+
+
+def _verify(dataset: RegisteredDataset, folder: Path, names: list[str] | None = None) -> None:
+    """Check every image (pixels against the registry, or decodability when checksums are unknown), with the cache."""
+    cache = _VerifiedCache(folder / VERIFIED_CACHE, enabled=dataset.bundled is None)
+    targets = [(image.name, image) for image in dataset.images] if dataset.verified else [(n, None) for n in names]
+    for name, image in targets:
+        path = folder / name
+        cached = cache.lookup(name, path)
+        if cached is not None and (image is None or cached == image.pixel_sha256):
+            continue
+        if image is not None:
+            checksum = _check_image(dataset.name, image, path, str(path))
+        else:
+            try:
+                checksum = pixel_sha256(load_rgb(path))
+            except ImageError as exc:
+                raise DatasetError(f"dataset {dataset.name!r}: {exc}") from exc
+        cache.record(name, path, checksum)
+    cache.save()
+
+
+class _VerifiedCache:
+    """``.verified.json``: image name -> {size, mtime_ns, pixel_sha256} of files that passed verification."""
+
+    def __init__(self, path: Path, enabled: bool):
+        self.path = path
+        # a folder whose mode has no write bit is never written to, even by root (shared read-only data)
+        self.enabled = enabled and path.parent.is_dir() and bool(path.parent.stat().st_mode & 0o222)
+        self.changed = False
+        self.entries: dict[str, dict] = {}
+        if enabled and path.is_file():
+            try:
+                self.entries = json.loads(path.read_text(encoding="utf-8")).get("images", {})
+            except (OSError, ValueError, AttributeError):
+                self.entries = {}  # an unreadable cache only costs a re-verification
+
+    def lookup(self, name: str, path: Path) -> str | None:
+        """The cached pixel checksum if the file still has the size and mtime it had when verified."""
+        entry = self.entries.get(name)
+        if not isinstance(entry, dict):
+            return None
+        st = path.stat()
+        if entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
+            return entry.get("pixel_sha256")
+        return None
+
+    def record(self, name: str, path: Path, checksum: str) -> None:
+        st = path.stat()
+        self.entries[name] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "pixel_sha256": checksum}
+        self.changed = True
+
+    def save(self) -> None:
+        """Write the cache atomically; skipped silently where the folder is read-only."""
+        if not (self.enabled and self.changed):
+            return
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        try:
+            temporary.write_text(json.dumps({"images": self.entries}, indent=1, sort_keys=True), encoding="utf-8")
+            os.replace(temporary, self.path)
+        except OSError:  # a read-only folder: verification is simply repeated next time
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
+
+
+# --- listing ----------------------------------------------------------------------
+
+
+def list_datasets(data_dir: Path | None = None, *, registry: Path | None = None) -> list[DatasetStatus]:
+    """Status of every registered dataset, without network and without decoding images."""
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    statuses = []
+    for dataset in load_registry(registry).values():
+        folder = dataset_folder(dataset, data_dir)
+        if dataset.verified:
+            names = [image.name for image in dataset.images if (folder / image.name).is_file()]
+        else:
+            names = _image_files(folder) if folder.is_dir() else []
+        present = len(names) == dataset.n_images
+        statuses.append(
+            DatasetStatus(dataset.name, dataset.description, dataset.licence, dataset.n_images, present, folder,
+                          _status_note(dataset, folder, names, present))
+        )
+    return statuses
+
+
+def _status_note(dataset: RegisteredDataset, folder: Path, names: list[str], present: bool) -> str:
+    source = "bundled with scikit-image" if dataset.bundled else (dataset.base_url or dataset.archive.url)
+    if not present:
+        return f"{len(names)} of {dataset.n_images} images present; source: {source}"
+    if not dataset.verified:
+        return "present, unverified (no published checksums: checked by count and decodability only)"
+    if dataset.bundled:
+        return "bundled with scikit-image; pixel checksums checked on each use"
+    cache = _VerifiedCache(folder / VERIFIED_CACHE, enabled=dataset.bundled is None)
+    expected = {image.name: image.pixel_sha256 for image in dataset.images}
+    if all(cache.lookup(name, folder / name) == expected[name] for name in names):
+        return "present, pixel checksums verified"
+    return "present, pixel checksums checked when used"
