@@ -1,0 +1,106 @@
+"""``codecbench datasets``: list datasets and built BD patch sets; ``datasets build-bd`` builds BD sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+DATA_DIR_HELP = "Where datasets are looked up and cached (default: $CODECBENCH_DATA or ~/.cache/codecbench)."
+
+
+def _data_dir(ctx: click.Context) -> Path:
+    """The ``--data-dir`` given to the ``datasets`` group, else the default data folder."""
+    from codecbench.datasets import default_data_dir
+
+    group = ctx if ctx.command is datasets else ctx.parent
+    chosen = group.params.get("data_dir") if group is not None else None
+    return Path(chosen) if chosen else default_data_dir()
+
+
+def _bd_builds(bd_dir: Path) -> list[tuple[Path, dict]]:
+    """(folder, manifest) of every BD build in ``bd_dir`` itself or one of its direct subfolders."""
+    from codecbench.bdpatches import MANIFEST_NAME, read_manifest
+
+    folders = [bd_dir] + (sorted(p for p in bd_dir.iterdir() if p.is_dir()) if bd_dir.is_dir() else [])
+    return [(folder, read_manifest(folder)) for folder in folders if (folder / MANIFEST_NAME).is_file()]
+
+
+def _print_listing(data_dir: Path) -> None:
+    from codecbench.bdpatches import SET_NAMES, default_bd_dir
+    from codecbench.datasets import list_datasets
+
+    click.echo(f"Data folder: {data_dir}")
+    rows = list_datasets(data_dir)
+    width = max([len(row.name) for row in rows] + [len("dataset")])
+    click.echo(f"{'dataset':<{width}}  {'images':>6}  {'status':<7}  folder / note")
+    for row in rows:
+        status = "present" if row.present else "missing"
+        click.echo(f"{row.name:<{width}}  {row.n_images:>6}  {status:<7}  {row.where}")
+        click.echo(f"{'':<{width}}  {'':>6}  {'':<7}  {row.note}")
+
+    bd_dir = default_bd_dir(data_dir)
+    builds = _bd_builds(bd_dir)
+    if not builds:
+        click.echo(f"\nNo BD patch sets under {bd_dir} (build them with `codecbench datasets build-bd`).")
+        return
+    for folder, manifest in builds:
+        suffix = "" if folder == bd_dir else f"@{folder}"
+        patch = manifest["patch"]
+        click.echo(f"\nBD patch sets in {folder}: {patch}×{patch} patches of {manifest['source_folder']}, "
+                   f"seed {manifest['seed']}, pool {manifest['patches_pool']} of {manifest['patches_total']}")
+        for name in SET_NAMES:
+            entry = manifest["sets"][name]
+            click.echo(f"  bd:{name}{suffix}  {entry['count']:>8} patches  "
+                       f"entropy {entry['entropy_min']:.3f}–{entry['entropy_max']:.3f} bits  {entry['definition']}")
+
+
+@click.group(invoke_without_command=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@click.pass_context
+def datasets(ctx: click.Context, data_dir: str | None) -> None:
+    """List registered datasets (present or missing) and built BD patch sets; subcommands build them."""
+    if ctx.invoked_subcommand is None:
+        _print_listing(_data_dir(ctx))
+
+
+@datasets.command("list")
+@click.pass_context
+def list_command(ctx: click.Context) -> None:
+    """List registered datasets (present or missing) and built BD patch sets."""
+    _print_listing(_data_dir(ctx))
+
+
+@datasets.command("build-bd")
+@click.option("--source", required=True, type=click.Path(file_okay=False, exists=True),
+              help="Folder of images to cut into patches (not recursive; sorted by name).")
+@click.option("--patch", default=32, show_default=True, type=click.IntRange(1), help="Patch side in pixels.")
+@click.option("--out", default=None, type=click.Path(file_okay=False),
+              help="Output folder (default: <data dir>/bd, where `bd:SET` specs look).")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Seed of the random draws.")
+@click.option("--max-patches", default=None, type=click.IntRange(5),
+              help="Cap the pool with a seeded uniform subsample before banding.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@click.pass_context
+def build_bd_command(ctx: click.Context, source: str, patch: int, out: str | None, seed: int,
+                     max_patches: int | None, quiet: bool) -> None:
+    """Cut SOURCE's images into patches and write the entropy-banded sets BD0–BD4."""
+    from codecbench.bdpatches import SET_NAMES, build_bd, default_bd_dir
+
+    out_dir = Path(out) if out else default_bd_dir(_data_dir(ctx))
+    try:
+        manifest = build_bd(source, out_dir, patch=patch, seed=seed, max_patches=max_patches, progress=not quiet)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    for skipped in manifest["skipped"]:
+        click.echo(f"skipped {skipped['file']}: {skipped['reason']}", err=True)
+    click.echo(f"{len(manifest['sources'])} images, {manifest['patches_total']} patches of {patch}×{patch}; "
+               f"pool {manifest['patches_pool']} patches; entropy: {manifest['entropy']['name']} (bits)")
+    t = manifest["thresholds"]
+    click.echo(f"thresholds: BD0 ≤ {t['bd0_max']:.3f}, BD1 {t['bd1_min']:.3f}–{t['bd1_max']:.3f}, "
+               f"BD2 ≥ {t['bd2_min']:.3f}, upper half (BD4) ≥ {t['upper_half_min']:.3f}")
+    for name in SET_NAMES:
+        entry = manifest["sets"][name]
+        click.echo(f"  {name}: {entry['count']} patches, entropy {entry['entropy_min']:.3f}–{entry['entropy_max']:.3f} "
+                   f"(mean {entry['entropy_mean']:.3f})")
+    click.echo(f"written to {out_dir}")
