@@ -1,0 +1,56 @@
+"""``codecbench report``: tables and an offline HTML page from a results directory (reads only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+def _numbers(text: str, option: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers", param_hint=option) from None
+    if not values:
+        raise click.BadParameter(f"no values in {text!r}", param_hint=option)
+    return values
+
+
+@click.command()
+@click.argument("results_dir", type=click.Path(file_okay=False))
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+              help="Report folder  [default: reports/<results dir name>]")
+@click.option("--anchor", default="jpeg", show_default=True, help="Codec the BD values are measured against.")
+@click.option("--metrics", "metric_list", default="psnr_rgb,ms_ssim_db,lpips", show_default=True,
+              help="Metrics of the tables (the plots show every stored metric).")
+@click.option("--target-bpp", "target_list", default="0.25,0.5,1", show_default=True,
+              help="Rates of the rate-matched table and the visual comparison (stored rate-targeted runs are added).")
+@click.option("--bpp-range", default="0,2", show_default=True, help="START,END of the area-under-the-curve interval.")
+@click.option("--reference", "references", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="Published curve in CompressAI's results-JSON layout, overlaid and compared. Repeatable.")
+@click.option("--bd-method", type=click.Choice(["pchip", "cubic", "akima"]), default="pchip", show_default=True,
+              help="Interpolation of the Bjøntegaard delta (pchip: JVET CTC; cubic: VCEG-M33).")
+def report(results_dir, output, anchor, metric_list, target_list, bpp_range, references, bd_method):
+    """Write report.html and BD-rate, rate-matched and area tables (Markdown, CSV, LaTeX) for RESULTS_DIR."""
+    from codecbench.analysis import ReferenceError
+    from codecbench.report import build_report
+    from codecbench.store import StoreError
+
+    metrics = [name.strip() for name in metric_list.split(",") if name.strip()]
+    targets = _numbers(target_list, "--target-bpp")
+    span = _numbers(bpp_range, "--bpp-range")
+    if len(span) != 2 or not span[1] > span[0]:
+        raise click.BadParameter(f"{bpp_range!r} must be START,END with END > START", param_hint="--bpp-range")
+    try:
+        result = build_report(results_dir, output, anchor=anchor, metrics=metrics, targets=targets,
+                              bpp_range=(span[0], span[1]), references=references, bd_method=bd_method)
+    except (StoreError, ReferenceError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if result.summary_markdown:
+        click.echo(result.summary_markdown)
+    for name, results in result.datasets.items():
+        for note in results.notes:
+            if note.startswith("no BD tables"):
+                click.echo(f"{name}: {note}", err=True)
+    click.echo(f"report: {Path(result.html_path)}")
