@@ -5,44 +5,65 @@ arrays of equal shape and returns a Python float. The dataset value of a
 metric is the mean over images (CompressAI's convention); that averaging is
 done by the report, not here.
 
-- ``psnr_rgb``: 10·log10(255² / MSE), MSE over all pixels and all three RGB
-  channels, in float64. Identical images give +inf.
+- ``psnr_rgb``: 10·log10(255² / MSE) in dB, MSE over all pixels and all three
+  RGB channels, in float64. Identical images give +inf.
 - ``psnr_y``: the same on BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B,
-  computed in float64 from the 8-bit values (full range, not rounded), peak 255.
+  computed from the 8-bit values (full range, not rounded), peak 255; the
+  luma differences are formed exactly, as (299 ΔR + 587 ΔG + 114 ΔB) / 1000 in
+  float64, so a change that leaves luma unchanged gives +inf.
 - ``ssim``: Wang et al. 2004. Gaussian window σ = 1.5 truncated to 11×11
-  normalised taps, K1 = 0.01, K2 = 0.03, data range 255, population
-  (not sample) covariance, computed over the valid region only (no padding:
-  the 5-pixel border is not a window centre), mean of the SSIM map per RGB
-  channel, then mean over the three channels. Equals scikit-image's
+  normalised taps, K1 = 0.01, K2 = 0.03, data range 255, population (not
+  sample) covariance, computed over the valid region only (no padding: the
+  5-pixel border is not a window centre), mean of the SSIM map per RGB
+  channel, then mean over the three channels. This is scikit-image's
   ``structural_similarity(gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False, data_range=255, channel_axis=2)``.
 - ``ms_ssim``: Wang et al. 2003. 5 scales with weights 0.0448, 0.2856,
   0.3001, 0.2363, 0.1333, the same window and constants, per RGB channel,
-  2×2 average pooling between scales (an odd side is zero-padded by one pixel
-  on both sides, padding counted in the average), contrast–structure terms and
-  the last-scale SSIM clamped at 0, product over scales, mean over channels:
-  pytorch-msssim's ``ms_ssim(X, Y, data_range=255)``. Images whose smaller side
-  is ≤ 160 px cannot have 5 scales of at least 11 px: they use the largest
-  number of scales S whose smallest scale is still ≥ 11 px, with the first S
-  weights renormalised to sum to 1 (S = 1 is SSIM). With 5 scales the
-  published weights are used as they are (they sum to 1.0001).
-- ``ms_ssim_db``: −10·log10(1 − MS-SSIM); +inf when MS-SSIM = 1.
+  2×2 average pooling between scales (an odd side gets one zero row/column in
+  front, counted in the average: PyTorch's ``avg_pool2d(2, padding=side % 2)``),
+  contrast–structure terms and the last scale's SSIM clamped at 0, product over
+  scales, mean over channels: pytorch-msssim's ``ms_ssim(X, Y, data_range=255)``.
+  With 5 scales the published weights are used as they are (they sum to
+  1.0001). Images whose smaller side is ≤ 160 px cannot have 5 scales of at
+  least 11 px: they use the largest number of scales S whose smallest scale is
+  still ≥ 11 px (:func:`ms_ssim_scales`), with the first S weights renormalised
+  to sum to 1, so that S = 1 gives max(SSIM, 0).
+- ``ms_ssim_db``: −10·log10(1 − MS-SSIM) in dB; +inf when MS-SSIM = 1.
 - ``lpips``: LPIPS v0.1 with the AlexNet backbone (Zhang et al. 2018), inputs
   scaled to [−1, 1]; lower is better. The backbone weights are never
   downloaded: see :func:`lpips_availability`.
+
+Numerics of SSIM and MS-SSIM: the Gaussian filtering runs in float32, as two
+band-matrix products (down the columns, then along the rows), several times
+faster than float64 filtering. Float32 alone would cancel badly in
+σ² = E[x²] − μ² on flat areas, so the window centres are cut into tiles of
+about 16×24 and each tile is shifted by its own centre pixel before x, y, x − y
+and the squares are filtered (variances and covariances do not change under a
+shift; the means get the shift added back). The filter taps are the float64
+Gaussian rounded to multiples of 2⁻²⁵ so that they sum to exactly 1. On the 24
+Kodak images distorted by JPEG (quality 5/30/90), Gaussian noise (σ 2 and 20),
++40 offset, inversion, a vertical flip and flat grey/black/white replacements,
+SSIM and MS-SSIM stay within 1e-7 of the float64 references (worst 6.7e-8 and
+4.2e-8; scikit-image, and pytorch-msssim given the same float64 window).
+pytorch-msssim's own float32 window (sum 1 − 3e-8) moves its results by up to
+1.2e-5 on the flat replacements. Products run in full float32 even if the
+process allowed bfloat16 ones (``torch.set_float32_matmul_precision``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.ndimage import correlate1d
+import torch
 
 from codecbench.codec import Availability
 
@@ -51,12 +72,55 @@ SSIM_SIGMA = 1.5
 SSIM_RADIUS = 5  # 11 taps: scikit-image's truncate=3.5 and pytorch-msssim's win_size=11
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-LUMA_BT601 = np.array([0.299, 0.587, 0.114])
+LUMA_BT601 = (0.299, 0.587, 0.114)
+_LUMA_THOUSANDTHS = torch.tensor([299.0, 587.0, 114.0], dtype=torch.float64)  # 1000 × LUMA_BT601, exact
 
 _taps = np.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=np.float64)
+#: The normalised 1-D Gaussian (float64); the 2-D window is its outer product.
 GAUSSIAN_WINDOW = np.exp(-(_taps**2) / (2 * SSIM_SIGMA**2))
 GAUSSIAN_WINDOW /= GAUSSIAN_WINDOW.sum()
 WINDOW_SIDE = GAUSSIAN_WINDOW.size
+
+_C1 = (SSIM_K1 * PEAK) ** 2
+_C2 = (SSIM_K2 * PEAK) ** 2
+# Window centres per tile (about), rows × columns: each tile is centred on its own pixel value.
+# Smaller tiles centre better but repeat more of the 10-pixel window margin; 16×24 measured best.
+_TILE_ROWS, _TILE_COLS = 16, 24
+_MOMENTS = 4  # filtered per RGB channel: x', x' − y', x'² + y'², (x' − y')²
+
+
+def _float32_window() -> np.ndarray:
+    """GAUSSIAN_WINDOW on a 2⁻²⁵ grid (each tap within 1.5e-8) with the centre tap making the sum exactly 1."""
+    grid = 2.0**-25
+    taps = np.round(GAUSSIAN_WINDOW / grid) * grid
+    taps[SSIM_RADIUS] = 1.0 - (taps.sum() - taps[SSIM_RADIUS])
+    return taps.astype(np.float32)
+
+
+_WINDOW32 = _float32_window()
+
+
+@functools.lru_cache(maxsize=64)
+def _band(outputs: int) -> torch.Tensor:
+    """outputs × (outputs + 10) float32 matrix whose rows are the window shifted by one: valid 1-D filtering."""
+    band = np.zeros((outputs, outputs + WINDOW_SIDE - 1), np.float32)
+    for tap, weight in enumerate(_WINDOW32):
+        band[np.arange(outputs), np.arange(outputs) + tap] = weight
+    return torch.from_numpy(band)
+
+
+@contextlib.contextmanager
+def _ieee_float32_matmul() -> Iterator[None]:
+    """Full float32 products even if the process allowed bfloat16 ones (set_float32_matmul_precision)."""
+    previous = torch.get_float32_matmul_precision()
+    if previous == "highest":
+        yield
+        return
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
 
 
 def _check_pair(reference: np.ndarray, distorted: np.ndarray) -> None:
@@ -68,69 +132,108 @@ def _check_pair(reference: np.ndarray, distorted: np.ndarray) -> None:
         raise ValueError(f"shapes differ: reference {reference.shape}, distorted {distorted.shape}")
 
 
-def _psnr_from_mse(mse: float) -> float:
-    return math.inf if mse == 0 else 10.0 * math.log10(PEAK**2 / mse)
-
-
-def psnr_rgb(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """PSNR in dB over all pixels and RGB channels, peak 255 (+inf if identical)."""
-    _check_pair(reference, distorted)
-    diff = reference.astype(np.float64) - distorted.astype(np.float64)
-    return _psnr_from_mse(float(np.mean(diff * diff)))
-
-
-def psnr_y(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """PSNR in dB of BT.601 luma (0.299 R + 0.587 G + 0.114 B, float64, unrounded), peak 255."""
-    _check_pair(reference, distorted)
-    diff = (reference.astype(np.float64) - distorted.astype(np.float64)) @ LUMA_BT601
-    return _psnr_from_mse(float(np.mean(diff * diff)))
-
-
-def _filter_valid(planes: np.ndarray) -> np.ndarray:
-    """Separable 11×11 Gaussian over axes 0 and 1 of an H×W×K array, valid region only."""
-    r = SSIM_RADIUS
-    out = correlate1d(planes, GAUSSIAN_WINDOW, axis=0, mode="constant")[r:-r]
-    return correlate1d(out, GAUSSIAN_WINDOW, axis=1, mode="constant")[:, r:-r]
-
-
-def _ssim_and_cs(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean SSIM and mean contrast–structure term of float64 H×W×C images."""
-    channels = x.shape[2]
-    stats = _filter_valid(np.concatenate([x, y, x * x, y * y, x * y], axis=2))
-    mu_x, mu_y, e_xx, e_yy, e_xy = (stats[:, :, i * channels:(i + 1) * channels] for i in range(5))
-    c1, c2 = (SSIM_K1 * PEAK) ** 2, (SSIM_K2 * PEAK) ** 2
-    mu_xy = mu_x * mu_y
-    mu_xx, mu_yy = mu_x * mu_x, mu_y * mu_y
-    cs_map = (2 * (e_xy - mu_xy) + c2) / ((e_xx - mu_xx) + (e_yy - mu_yy) + c2)
-    ssim_map = (2 * mu_xy + c1) / (mu_xx + mu_yy + c1) * cs_map
-    return ssim_map.mean(axis=(0, 1)), cs_map.mean(axis=(0, 1))
-
-
 def _require_window(shape: tuple[int, ...]) -> None:
     if min(shape[:2]) < WINDOW_SIDE:
         raise ValueError(f"image {shape[1]}×{shape[0]} is smaller than the {WINDOW_SIDE}×{WINDOW_SIDE} SSIM window")
 
 
-def ssim(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """Mean SSIM (Gaussian σ 1.5, 11 taps, valid region), averaged over RGB channels."""
-    _check_pair(reference, distorted)
-    _require_window(reference.shape)
-    values, _ = _ssim_and_cs(reference.astype(np.float64), distorted.astype(np.float64))
-    return float(values.mean())
+def _psnr_from_mse(mse: float) -> float:
+    return math.inf if mse == 0 else 10.0 * math.log10(PEAK**2 / mse)
 
 
-def _pool2(image: np.ndarray) -> np.ndarray:
-    """2×2 average pooling; an odd side is zero-padded by one on both sides (pytorch's avg_pool2d)."""
-    height, width = image.shape[:2]
+# -- SSIM / MS-SSIM core: planar 3×H×W float32 tensors holding exact pixel values --
+
+
+def _tile_grid(valid: int, target: int) -> tuple[int, int]:
+    """(tiles, window centres per tile): tiles of about ``target`` covering ``valid`` centres, the last one not empty."""
+    size = -(-valid // max(1, round(valid / target)))
+    return -(-valid // size), size
+
+
+def _ssim_terms(x: torch.Tensor, y: torch.Tensor, want_ssim: bool, want_cs: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Per-channel means (float64, shape (3,)) of the SSIM map and of the contrast–structure map.
+
+    ``x`` and ``y`` are 3×H×W float32 tensors (H, W ≥ 11). The window centres are
+    cut into tiles; each tile is shifted by its centre pixel before x', y',
+    x' − y' and the squares are filtered (a band-matrix product down the
+    columns, then along the rows), which keeps float32 accurate (module docstring).
+    Tiles are processed one row of tiles at a time so the work stays in cache.
+    """
+    _, height, width = x.shape
+    radius = SSIM_RADIUS
+    valid_h, valid_w = height - 2 * radius, width - 2 * radius
+    rows, tile_h = _tile_grid(valid_h, _TILE_ROWS)
+    cols, tile_w = _tile_grid(valid_w, _TILE_COLS)
+    span_h, span_w = tile_h + 2 * radius, tile_w + 2 * radius
+    padded_h, padded_w = rows * tile_h + 2 * radius, cols * tile_w + 2 * radius
+    centre_rows = torch.from_numpy(np.minimum(np.arange(rows) * tile_h + radius + tile_h // 2, height - 1))
+    centre_cols = torch.from_numpy(np.minimum(np.arange(cols) * tile_w + radius + tile_w // 2, width - 1))
+
+    def tiles(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows, span_h, 3, cols, span_w) view of overlapping tiles, and each tile's shift (rows, 1, 3, cols, 1)."""
+        shift = image[:, centre_rows[:, None], centre_cols[None, :]].permute(1, 0, 2)[:, None, :, :, None]
+        if (padded_h, padded_w) != (height, width):
+            padded = image.new_zeros((3, padded_h, padded_w))
+            padded[:, :height, :width] = image
+            image = padded
+        image = image.contiguous()  # the strides below assume it
+        view = image.as_strided((rows, span_h, 3, cols, span_w),
+                                (tile_h * padded_w, padded_w, padded_h * padded_w, tile_w, 1))
+        return view, shift
+
+    x_tiles, x_shifts = tiles(x)
+    y_tiles, y_shifts = tiles(y)
+    down, across = _band(tile_h), _band(tile_w).T
+    moments = torch.empty((span_h, _MOMENTS, 3, cols, span_w))
+    xs, ds, squares, d_squares = moments.unbind(1)
+    last_w = valid_w - (cols - 1) * tile_w
+    ssim_sum = torch.zeros(3, dtype=torch.float64)
+    cs_sum = torch.zeros(3, dtype=torch.float64)
+
+    def accumulate(total: torch.Tensor, values: torch.Tensor) -> None:  # values: (h, 3, cols, tile_w)
+        total += values[:, :, :-1].sum((0, 2, 3), dtype=torch.float64)
+        total += values[:, :, -1, :last_w].sum((0, 2), dtype=torch.float64)
+
+    with _ieee_float32_matmul():
+        for row in range(rows):
+            x_shift, y_shift = x_shifts[row], y_shifts[row]
+            torch.sub(x_tiles[row], x_shift, out=xs)
+            ys = y_tiles[row] - y_shift
+            torch.sub(xs, ys, out=ds)
+            torch.mul(xs, xs, out=squares).addcmul_(ys, ys)
+            torch.mul(ds, ds, out=d_squares)
+            filtered = torch.mm(torch.mm(down, moments.view(span_h, -1)).view(-1, span_w), across)
+            centres = tile_h if row < rows - 1 else valid_h - (rows - 1) * tile_h
+            mu_x, mu_d, mean_squares, mean_d_squares = filtered.view(tile_h, _MOMENTS, 3, cols, tile_w)[:centres].unbind(1)
+            mu_y = mu_x - mu_d
+            # σx² + σy² + C2, and σ²(x − y) = σx² + σy² − 2σxy: cs = (2σxy + C2) / (σx² + σy² + C2)
+            variances = torch.addcmul(mean_squares, mu_x, mu_x, value=-1).addcmul_(mu_y, mu_y, value=-1).add_(_C2)
+            cs_map = torch.addcmul(mean_d_squares, mu_d, mu_d, value=-1).div_(variances).neg_().add_(1.0)
+            if want_cs:
+                accumulate(cs_sum, cs_map)
+            if want_ssim:
+                mean_x = mu_x.add_(x_shift)
+                mean_y = mu_y.add_(y_shift)
+                luminance = torch.mul(mean_x, mean_y).mul_(2).add_(_C1)
+                # both squares rounded before adding, as 2·μxμy above: identical images give exactly 1
+                luminance.div_(torch.mul(mean_x, mean_x).add_(torch.mul(mean_y, mean_y)).add_(_C1))
+                accumulate(ssim_sum, luminance.mul_(cs_map))
+    count = valid_h * valid_w
+    return ((ssim_sum / count).numpy() if want_ssim else None), ((cs_sum / count).numpy() if want_cs else None)
+
+
+def _pool(image: torch.Tensor) -> torch.Tensor:
+    """2×2 average pooling of 3×H×W; an odd side gets one zero row/column in front (PyTorch avg_pool2d padding)."""
+    _, height, width = image.shape
     if height % 2 or width % 2:
-        image = np.pad(image, ((height % 2,) * 2, (width % 2,) * 2, (0, 0)))
-    out_h, out_w = (height + 1) // 2, (width + 1) // 2
-    image = image[: 2 * out_h, : 2 * out_w]
-    return 0.25 * (image[0::2, 0::2] + image[1::2, 0::2] + image[0::2, 1::2] + image[1::2, 1::2])
+        padded = image.new_zeros((3, height + height % 2, width + width % 2))
+        padded[:, height % 2:, width % 2:] = image
+        image = padded
+    return (image[:, 0::2, 0::2] + image[:, 1::2, 0::2] + image[:, 0::2, 1::2] + image[:, 1::2, 1::2]).mul_(0.25)
 
 
 def ms_ssim_scales(height: int, width: int) -> int:
-    """Number of MS-SSIM scales used: at most 5, each scale's smaller side ≥ 11 px."""
+    """Number of MS-SSIM scales used: at most 5, each scale's smaller side ≥ 11 px (0 if the image is smaller)."""
     side, scales = min(height, width), 0
     while scales < len(MS_SSIM_WEIGHTS) and side >= WINDOW_SIDE:
         scales += 1
@@ -138,42 +241,29 @@ def ms_ssim_scales(height: int, width: int) -> int:
     return scales
 
 
-def _ms_ssim(x: np.ndarray, y: np.ndarray, first_scale: tuple[np.ndarray, np.ndarray] | None = None) -> float:
-    scales = ms_ssim_scales(*x.shape[:2])
-    if scales == 0:
-        raise ValueError(f"image {x.shape[1]}×{x.shape[0]} is smaller than the {WINDOW_SIDE}×{WINDOW_SIDE} window")
+def ms_ssim_weights(scales: int) -> np.ndarray:
+    """The published weights for 5 scales; for fewer, the first ``scales`` renormalised to sum to 1."""
     weights = np.array(MS_SSIM_WEIGHTS[:scales])
-    if scales < len(MS_SSIM_WEIGHTS):  # the published five sum to 1.0001 and are used as published
-        weights /= weights.sum()
+    return weights if scales == len(MS_SSIM_WEIGHTS) else weights / weights.sum()
+
+
+def _ms_ssim_from(x: torch.Tensor, y: torch.Tensor, first_cs: np.ndarray, first_ssim: np.ndarray) -> float:
+    """MS-SSIM given the first scale's per-channel cs and SSIM means."""
+    scales = ms_ssim_scales(*x.shape[1:])
     factors = []
-    for level in range(scales):
-        if level == 0 and first_scale is not None:
-            ssim_c, cs_c = first_scale
-        else:
-            ssim_c, cs_c = _ssim_and_cs(x, y)
-        if level < scales - 1:
-            factors.append(np.maximum(cs_c, 0.0))
-            x, y = _pool2(x), _pool2(y)
-        else:
-            factors.append(np.maximum(ssim_c, 0.0))
-    per_channel = np.prod(np.stack(factors) ** weights[:, None], axis=0)
+    ssim_means, cs = first_ssim, first_cs
+    for level in range(1, scales):
+        factors.append(np.maximum(cs, 0.0))
+        x, y = _pool(x), _pool(y)
+        ssim_means, cs = _ssim_terms(x, y, want_ssim=level == scales - 1, want_cs=level < scales - 1)
+    factors.append(np.maximum(ssim_means, 0.0))
+    per_channel = np.prod(np.stack(factors) ** ms_ssim_weights(scales)[:, None], axis=0)
     return float(per_channel.mean())
 
 
-def ms_ssim(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """MS-SSIM (5 scales, fewer for small images; see module docstring), averaged over RGB channels."""
-    _check_pair(reference, distorted)
-    return _ms_ssim(reference.astype(np.float64), distorted.astype(np.float64))
-
-
 def ms_ssim_to_db(value: float) -> float:
-    """−10·log10(1 − MS-SSIM), +inf for a perfect score."""
+    """−10·log10(1 − MS-SSIM) in dB, +inf for a perfect score."""
     return math.inf if value >= 1.0 else -10.0 * math.log10(1.0 - value)
-
-
-def ms_ssim_db(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """MS-SSIM in dB: −10·log10(1 − MS-SSIM)."""
-    return ms_ssim_to_db(ms_ssim(reference, distorted))
 
 
 # -- LPIPS ------------------------------------------------------------------
@@ -181,30 +271,25 @@ def ms_ssim_db(reference: np.ndarray, distorted: np.ndarray) -> float:
 LPIPS_WEIGHTS_ENV = "CODECBENCH_LPIPS_WEIGHTS"
 TORCHVISION_ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
 _lpips_weights_path: Path | None = None
-_lpips_model = None
+_lpips_cache: tuple[Path, torch.nn.Module] | None = None
 
 
 def set_lpips_weights(path: str | Path | None) -> None:
-    """Use this AlexNet ``features`` state dict as the LPIPS backbone (overrides the environment)."""
-    global _lpips_weights_path, _lpips_model
+    """Use this AlexNet ``features`` state dict as the LPIPS backbone (overrides the environment); None clears it."""
+    global _lpips_weights_path
     _lpips_weights_path = Path(path) if path else None
-    _lpips_model = None
 
 
-def _lpips_backbone_source() -> tuple[str, Path] | tuple[None, str]:
-    """("state_dict", path) or ("torchvision_cache", path), or (None, reason)."""
-    explicit = _lpips_weights_path or (Path(os.environ[LPIPS_WEIGHTS_ENV]) if os.environ.get(LPIPS_WEIGHTS_ENV) else None)
+def _lpips_backbone() -> tuple[Path | None, str]:
+    """(weights file, "") or (None, why LPIPS cannot run). Order: set_lpips_weights, the environment, torchvision's cache."""
+    explicit = _lpips_weights_path
+    if explicit is None and os.environ.get(LPIPS_WEIGHTS_ENV):
+        explicit = Path(os.environ[LPIPS_WEIGHTS_ENV])
     if explicit is not None:
-        if explicit.is_file():
-            return "state_dict", explicit
-        return None, f"LPIPS backbone weights file {explicit} does not exist"
-    try:
-        import torch
-    except ImportError as exc:
-        return None, f"torch is not installed ({exc})"
+        return (explicit, "") if explicit.is_file() else (None, f"LPIPS backbone weights file {explicit} does not exist")
     cached = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_ALEXNET_FILE
     if cached.is_file():
-        return "torchvision_cache", cached
+        return cached, ""
     return None, (
         f"no AlexNet backbone weights: pass --lpips-weights FILE or set {LPIPS_WEIGHTS_ENV} "
         f"(a state dict for torchvision.models.alexnet().features), or put torchvision's {TORCHVISION_ALEXNET_FILE} "
@@ -214,9 +299,9 @@ def _lpips_backbone_source() -> tuple[str, Path] | tuple[None, str]:
 
 def lpips_availability() -> Availability:
     """Whether LPIPS can be computed here, and if not why (the other metrics never depend on it)."""
-    kind, detail = _lpips_backbone_source()
-    if kind is None:
-        return Availability(False, str(detail))
+    path, reason = _lpips_backbone()
+    if path is None:
+        return Availability(False, reason)
     try:
         import lpips  # noqa: F401
     except ImportError as exc:
@@ -224,53 +309,132 @@ def lpips_availability() -> Availability:
     return Availability(True)
 
 
-def _load_lpips():
-    global _lpips_model
-    if _lpips_model is not None:
-        return _lpips_model
+def _lpips_model() -> torch.nn.Module:
+    """LPIPS-alex v0.1 with the backbone from :func:`_lpips_backbone`, built once per process and weights file."""
+    global _lpips_cache
+    path, reason = _lpips_backbone()
+    if path is None:
+        raise RuntimeError(f"lpips unavailable: {reason}")
+    if _lpips_cache is not None and _lpips_cache[0] == path:
+        return _lpips_cache[1]
     import lpips as lpips_package
-    import torch
 
-    kind, path = _lpips_backbone_source()
-    if kind is None:
-        raise RuntimeError(f"lpips unavailable: {path}")
-    with warnings.catch_warnings():  # lpips uses torchvision's deprecated `pretrained=` argument
-        warnings.simplefilter("ignore", UserWarning)
-        # torchvision finds its own cache; otherwise start from random weights and load the state dict
-        model = lpips_package.LPIPS(net="alex", version="0.1", pnet_rand=kind != "torchvision_cache", verbose=False)
-    if kind == "state_dict":
+    try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-        slices = [getattr(model.net, f"slice{i}") for i in range(1, 6)]
-        with torch.no_grad():
-            for key, tensor in state.items():
-                index, name = key.split(".")
-                layer = next((s._modules[index] for s in slices if index in s._modules), None)
-                if layer is None:
-                    raise RuntimeError(f"{path}: unexpected key {key} for AlexNet features")
-                getattr(layer, name).copy_(tensor)
-    _lpips_model = model.eval()
-    return _lpips_model
+    except Exception as exc:  # torch raises several types for unreadable or unsafe files
+        raise RuntimeError(f"{path}: cannot be read as a PyTorch state dict ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(state, dict):
+        raise RuntimeError(f"{path}: not an AlexNet features state dict (a {type(state).__name__})")
+    if any(key.startswith("features.") for key in state):  # torchvision's whole-AlexNet checkpoint
+        state = {key.removeprefix("features."): value for key, value in state.items() if key.startswith("features.")}
+    with warnings.catch_warnings():  # lpips passes torchvision's deprecated `pretrained=` argument
+        warnings.simplefilter("ignore", UserWarning)
+        # pnet_rand=True: torchvision builds AlexNet without fetching weights; the linear heads ship with lpips
+        model = lpips_package.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
+    # the backbone's features.N layers live in model.net.sliceK as module N
+    location = {index: f"slice{k}.{index}" for k in range(1, 6) for index in getattr(model.net, f"slice{k}")._modules}
+    try:
+        renamed = {f"{location[key.split('.')[0]]}.{key.split('.', 1)[1]}": value for key, value in state.items()}
+        model.net.load_state_dict(renamed, strict=True)
+    except (AttributeError, KeyError, IndexError, RuntimeError) as exc:
+        raise RuntimeError(f"{path}: not an AlexNet features state dict ({type(exc).__name__}: {exc})") from exc
+    _lpips_cache = (path, model.eval())
+    return model
+
+
+# -- the metrics --------------------------------------------------------------
+
+
+class _Pair:
+    """One reference/distorted pair, converted once and shared by the metrics computed on it."""
+
+    def __init__(self, reference: np.ndarray, distorted: np.ndarray) -> None:
+        _check_pair(reference, distorted)
+        self.reference, self.distorted = reference, distorted
+        # exact 8-bit values, planar 3×H×W, C-contiguous
+        self.x = torch.from_numpy(np.ascontiguousarray(reference.transpose(2, 0, 1), dtype=np.float32))
+        self.y = torch.from_numpy(np.ascontiguousarray(distorted.transpose(2, 0, 1), dtype=np.float32))
+        self._difference: torch.Tensor | None = None
+        self._first_scale: tuple[np.ndarray, np.ndarray] | None = None
+        self._ms_ssim: float | None = None
+
+    def difference(self) -> torch.Tensor:
+        """reference − distorted in float64, 3×(H·W) (exact)."""
+        if self._difference is None:
+            self._difference = (self.x - self.y).view(3, -1).double()
+        return self._difference
+
+    def first_scale(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-channel (SSIM, cs) means at full resolution: SSIM and MS-SSIM's first scale share them."""
+        if self._first_scale is None:
+            _require_window(self.reference.shape)
+            self._first_scale = _ssim_terms(self.x, self.y, want_ssim=True, want_cs=True)
+        return self._first_scale
+
+    def psnr_rgb(self) -> float:
+        diff = self.difference().view(-1)
+        return _psnr_from_mse(float(torch.dot(diff, diff)) / diff.numel())
+
+    def psnr_y(self) -> float:
+        luma_thousandths = _LUMA_THOUSANDTHS @ self.difference()  # 1000 × ΔY, whole numbers: exact
+        return _psnr_from_mse(float(torch.dot(luma_thousandths, luma_thousandths)) / 1e6 / luma_thousandths.numel())
+
+    def ssim(self) -> float:
+        return float(self.first_scale()[0].mean())
+
+    def ms_ssim(self) -> float:
+        if self._ms_ssim is None:
+            ssim_means, cs = self.first_scale()
+            self._ms_ssim = _ms_ssim_from(self.x, self.y, cs, ssim_means)
+        return self._ms_ssim
+
+    def ms_ssim_db(self) -> float:
+        return ms_ssim_to_db(self.ms_ssim())
+
+    def lpips(self) -> float:
+        model = _lpips_model()
+
+        def scaled(image: np.ndarray) -> torch.Tensor:  # 1×3×H×W in [−1, 1]
+            return torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)[None] / 127.5 - 1.0
+
+        with torch.no_grad(), _ieee_float32_matmul():
+            return float(model(scaled(self.reference), scaled(self.distorted)).item())
+
+
+def psnr_rgb(reference: np.ndarray, distorted: np.ndarray) -> float:
+    """PSNR in dB: 10·log10(255² / MSE), MSE over all pixels and the 3 RGB channels (float64); +inf if identical."""
+    return _Pair(reference, distorted).psnr_rgb()
+
+
+def psnr_y(reference: np.ndarray, distorted: np.ndarray) -> float:
+    """PSNR in dB of BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B (exact, unrounded, full range), peak 255."""
+    return _Pair(reference, distorted).psnr_y()
+
+
+def ssim(reference: np.ndarray, distorted: np.ndarray) -> float:
+    """Mean SSIM (Gaussian σ 1.5, 11×11, K 0.01/0.03, range 255, valid region), averaged over RGB channels."""
+    return _Pair(reference, distorted).ssim()
+
+
+def ms_ssim(reference: np.ndarray, distorted: np.ndarray) -> float:
+    """MS-SSIM as pytorch-msssim (5 scales; fewer, renormalised, below 161 px), averaged over RGB channels."""
+    return _Pair(reference, distorted).ms_ssim()
+
+
+def ms_ssim_db(reference: np.ndarray, distorted: np.ndarray) -> float:
+    """MS-SSIM in dB: −10·log10(1 − MS-SSIM); +inf when MS-SSIM = 1."""
+    return _Pair(reference, distorted).ms_ssim_db()
 
 
 def lpips(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """LPIPS v0.1 AlexNet distance (lower is better); inputs scaled to [−1, 1]."""
-    _check_pair(reference, distorted)
-    import torch
-
-    model = _load_lpips()
-
-    def tensor(image: np.ndarray):
-        return torch.from_numpy(np.ascontiguousarray(image).copy()).permute(2, 0, 1)[None].float() / 127.5 - 1.0
-
-    with torch.no_grad():
-        return float(model(tensor(reference), tensor(distorted)).item())
-
-
-# -- registry ---------------------------------------------------------------
+    """LPIPS v0.1 AlexNet distance (lower is better), inputs scaled to [−1, 1], CPU, no gradients."""
+    return _Pair(reference, distorted).lpips()
 
 
 @dataclass(frozen=True)
 class MetricSpec:
+    """A metric: its function, direction, unit ("dB" or "" for unitless) and its convention in one line."""
+
     name: str
     function: Callable[[np.ndarray, np.ndarray], float]
     higher_is_better: bool
@@ -281,44 +445,20 @@ class MetricSpec:
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
-        MetricSpec("psnr_rgb", psnr_rgb, True, "dB", "PSNR over RGB, MSE over all pixels and channels, peak 255"),
-        MetricSpec("psnr_y", psnr_y, True, "dB", "PSNR of BT.601 luma (float, full range), peak 255"),
-        MetricSpec("ssim", ssim, True, "", "SSIM, Gaussian σ=1.5 11×11, valid region, mean over RGB"),
-        MetricSpec("ms_ssim", ms_ssim, True, "", "MS-SSIM, 5 scales, mean over RGB (pytorch-msssim)"),
+        MetricSpec("psnr_rgb", psnr_rgb, True, "dB", "PSNR, MSE over all pixels and RGB channels, peak 255"),
+        MetricSpec("psnr_y", psnr_y, True, "dB", "PSNR of BT.601 luma 0.299R+0.587G+0.114B (float, full range), peak 255"),
+        MetricSpec("ssim", ssim, True, "", "SSIM, Gaussian σ=1.5 11×11, K=0.01/0.03, range 255, valid region, mean over RGB"),
+        MetricSpec("ms_ssim", ms_ssim, True, "", "MS-SSIM, 5 scales (fewer below 161 px), mean over RGB, as pytorch-msssim"),
         MetricSpec("ms_ssim_db", ms_ssim_db, True, "dB", "−10·log10(1 − MS-SSIM)"),
-        MetricSpec("lpips", lpips, False, "", "LPIPS v0.1 AlexNet, inputs in [−1, 1]"),
+        MetricSpec("lpips", lpips, False, "", "LPIPS v0.1 AlexNet, inputs scaled to [−1, 1]"),
     )
 }
 
 
 def compute(reference: np.ndarray, distorted: np.ndarray, names: Sequence[str]) -> dict[str, float]:
-    """The requested metrics of one image pair; SSIM and MS-SSIM share the first scale's statistics."""
+    """The named metrics of one pair, in the order asked; conversions and SSIM/MS-SSIM's first scale are shared."""
     unknown = [name for name in names if name not in METRICS]
     if unknown:
         raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
-    _check_pair(reference, distorted)
-    wanted = set(names)
-    out: dict[str, float] = {}
-    x = reference.astype(np.float64)
-    y = distorted.astype(np.float64)
-    if wanted & {"psnr_rgb", "psnr_y"}:
-        diff = x - y
-        if "psnr_rgb" in wanted:
-            out["psnr_rgb"] = _psnr_from_mse(float(np.mean(diff * diff)))
-        if "psnr_y" in wanted:
-            luma = diff @ LUMA_BT601
-            out["psnr_y"] = _psnr_from_mse(float(np.mean(luma * luma)))
-    if wanted & {"ssim", "ms_ssim", "ms_ssim_db"}:
-        _require_window(reference.shape)
-        first = _ssim_and_cs(x, y)
-        if "ssim" in wanted:
-            out["ssim"] = float(first[0].mean())
-        if wanted & {"ms_ssim", "ms_ssim_db"}:
-            value = _ms_ssim(x, y, first)
-            if "ms_ssim" in wanted:
-                out["ms_ssim"] = value
-            if "ms_ssim_db" in wanted:
-                out["ms_ssim_db"] = ms_ssim_to_db(value)
-    if "lpips" in wanted:
-        out["lpips"] = lpips(reference, distorted)
-    return {name: out[name] for name in names}
+    pair = _Pair(reference, distorted)
+    return {name: getattr(pair, name)() for name in names}

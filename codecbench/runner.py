@@ -22,6 +22,7 @@ metrics.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import os
 import sys
@@ -422,7 +423,11 @@ def _run_parallel(todo: list[Cell], jobs: int, codec_options: dict, metric_names
                         cell = next(pending, None)
                         if cell is None:
                             break
-                        in_flight[pool.submit(execute_cell, cell)] = cell
+                        try:
+                            in_flight[pool.submit(execute_cell, cell)] = cell
+                        except BrokenProcessPool:  # a worker died since the last result: resubmit later
+                            broken = True
+                            pending = itertools.chain([cell], pending)
                     if not in_flight:
                         return
                     finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)

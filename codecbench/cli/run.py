@@ -97,8 +97,8 @@ def run(codec_list, dataset_list, settings_opts, metric_list, target_list, no_sw
     codec_names = parse_names(codec_list)
     if not codec_names:
         raise click.BadParameter("name at least one codec", param_hint="--codecs")
-    if lpips_weights:
-        metrics.set_lpips_weights(lpips_weights)
+    if lpips_weights:  # through the environment, so that worker processes see it too
+        os.environ[metrics.LPIPS_WEIGHTS_ENV] = str(Path(lpips_weights).resolve())
 
     metric_names = parse_names(metric_list) if metric_list else list(metrics.METRICS)
     unknown = [m for m in metric_names if m not in metrics.METRICS]

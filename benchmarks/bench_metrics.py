@@ -1,0 +1,91 @@
+"""Time of the quality metrics on one Kodak-sized pair (768×512 RGB, reference vs Pillow JPEG quality 30).
+
+Each metric alone and the runner's usual set together (PSNR-RGB + PSNR-Y + SSIM +
+MS-SSIM, target ≤ 50 ms on one core), next to the scikit-image and pytorch-msssim
+implementations they are checked against. ``extra_info`` records the value and,
+for the references, the absolute difference from codecbench's value. One-core
+numbers (torch then runs one thread)::
+
+    taskset -c 0 .venv/bin/pytest benchmarks/bench_metrics.py --benchmark-only
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from pytorch_msssim import ms_ssim as pytorch_ms_ssim
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from codecbench import metrics
+
+USUAL_SET = ["psnr_rgb", "psnr_y", "ssim", "ms_ssim"]
+
+
+@pytest.fixture(scope="module")
+def pair(kodak_sized_image) -> tuple[str, np.ndarray, np.ndarray]:
+    """(source name, reference, Pillow JPEG quality-30 round trip of it)."""
+    source, image = kodak_sized_image
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="JPEG", quality=30)
+    return source, image, np.asarray(Image.open(buffer).convert("RGB"))
+
+
+@pytest.mark.parametrize("name", ["psnr_rgb", "psnr_y", "ssim", "ms_ssim", "ms_ssim_db"])
+@pytest.mark.benchmark(group="metric alone", min_rounds=5)
+def test_metric_alone(benchmark, pair, name: str) -> None:
+    source, reference, distorted = pair
+    values = benchmark(metrics.compute, reference, distorted, [name])
+    benchmark.extra_info.update(image=source, value=values[name])
+
+
+@pytest.mark.benchmark(group="metrics together", min_rounds=5)
+def test_usual_set_together(benchmark, pair) -> None:
+    source, reference, distorted = pair
+    values = benchmark(metrics.compute, reference, distorted, USUAL_SET)
+    benchmark.extra_info.update(image=source, **values)
+
+
+@pytest.mark.benchmark(group="metric alone", min_rounds=3)
+def test_lpips(benchmark, pair) -> None:
+    shared = os.environ.get("CODECBENCH_SHARED")
+    weights = Path(shared, "weights", "lpips", "alexnet_features.pth") if shared else None
+    if weights is not None and weights.is_file():
+        metrics.set_lpips_weights(weights)
+    status = metrics.lpips_availability()
+    if not status.ok:
+        pytest.skip(f"lpips unavailable: {status.reason}")
+    source, reference, distorted = pair
+    metrics.lpips(reference, distorted)  # builds and caches the model outside the timing
+    value = benchmark(metrics.lpips, reference, distorted)
+    benchmark.extra_info.update(image=source, value=value, torch_threads=torch.get_num_threads())
+
+
+@pytest.mark.benchmark(group="references", min_rounds=3)
+def test_reference_scikit_image_psnr(benchmark, pair) -> None:
+    source, reference, distorted = pair
+    value = benchmark(peak_signal_noise_ratio, reference, distorted, data_range=255)
+    benchmark.extra_info.update(image=source, value=value, abs_diff=abs(value - metrics.psnr_rgb(reference, distorted)))
+
+
+@pytest.mark.benchmark(group="references", min_rounds=3)
+def test_reference_scikit_image_ssim(benchmark, pair) -> None:
+    source, reference, distorted = pair
+    value = benchmark(structural_similarity, reference, distorted, gaussian_weights=True, sigma=1.5,
+                      use_sample_covariance=False, data_range=255, channel_axis=2)
+    benchmark.extra_info.update(image=source, value=value, abs_diff=abs(value - metrics.ssim(reference, distorted)))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.benchmark(group="references", min_rounds=3)
+def test_reference_pytorch_msssim(benchmark, pair, dtype: torch.dtype) -> None:
+    """pytorch-msssim as usually called (its own float32 window), on float32 or float64 tensors."""
+    source, reference, distorted = pair
+    x, y = (torch.from_numpy(image.copy()).permute(2, 0, 1)[None].to(dtype) for image in (reference, distorted))
+    value = float(benchmark(pytorch_ms_ssim, x, y, data_range=255))
+    benchmark.extra_info.update(image=source, value=value, abs_diff=abs(value - metrics.ms_ssim(reference, distorted)))
