@@ -21,6 +21,7 @@ COMMANDS = {
     "report": "codecbench.cli.report:report",
     "baseline": "codecbench.cli.check:baseline",
     "check": "codecbench.cli.check:check",
+    "train": "codecbench.cli.train:train",
 }
 
 

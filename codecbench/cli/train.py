@@ -1,0 +1,76 @@
+"""``codecbench train``: train a learned codec and export its shipped weights file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+
+def _key_values(pairs: tuple[str, ...], what: str) -> dict:
+    values = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"{pair!r}: expected KEY=VALUE", param_hint=what)
+        try:
+            values[key] = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"{pair!r}: VALUE must be JSON (e.g. 8, [32,64,128,128]): {exc}", param_hint=what) from exc
+    return values
+
+
+@click.command("train")
+@click.argument("model")
+@click.option("--data", required=True, help="Training images: a folder, or a patch set bd:SET. Evaluation sets are refused.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Checkpoint file (written every few minutes and at the end).")
+@click.option("--steps", type=click.IntRange(min=0), required=True, help="Total optimiser steps (a resumed run continues up to this).")
+@click.option("--patch", type=click.IntRange(min=16), default=32, show_default=True, help="Crop size in pixels.")
+@click.option("--batch", type=click.IntRange(min=1), default=32, show_default=True, help="Crops per step.")
+@click.option("--lr", type=float, default=5e-4, show_default=True, help="Adam learning rate (constant for half the steps, then cosine to lr/10).")
+@click.option("--clip", type=float, default=1.0, show_default=True, help="Gradient-norm clipping threshold.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for weights, crops and training noise.")
+@click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads (default: torch's choice).")
+@click.option("--hparam", "hparams", multiple=True, help="Network hyper-parameter KEY=JSON, e.g. encoder_widths=[64,256,512,512] (new runs only).")
+@click.option("--option", "options", multiple=True, help="Codec training option KEY=JSON, e.g. iterations=16.")
+@click.option("--resume", is_flag=True, help="Continue the checkpoint at --out.")
+@click.option("--force", is_flag=True, help="Allow training on a registered evaluation dataset (e.g. kodak).")
+@click.option("--stop-at", type=click.IntRange(min=1), default=None, help="Stop (and save) at this step; the lr schedule still follows --steps.")
+@click.option("--checkpoint-minutes", type=float, default=5.0, show_default=True, help="Minutes between checkpoint saves.")
+@click.option("--export-weights", type=click.Path(path_type=Path), default=None, help="After training, write the shipped fp16 weights file here.")
+def train(model, data, out, steps, patch, batch, lr, clip, seed, device, threads, hparams, options, resume, force, stop_at, checkpoint_minutes, export_weights):
+    """Train learned codec MODEL on random crops of --data; with --export-weights, also write its weights file.
+
+    Example: codecbench train conv_lstm --data photos/ --steps 5000 --out run.ckpt --export-weights codecs/conv_lstm/conv_lstm.pt
+    (a checkpoint already at --steps only exports).
+    """
+    import torch
+
+    from codecbench.training import TrainConfig, TrainingError, export_weights as export, load_checkpoint
+    from codecbench.training import train as run_training
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    config = TrainConfig(
+        model=model, data=data, out=out, steps=steps, patch=patch, batch=batch, lr=lr, clip=clip, seed=seed, device=device,
+        hparams=_key_values(hparams, "--hparam"), options=_key_values(options, "--option"),
+        checkpoint_seconds=checkpoint_minutes * 60, stop_at=stop_at, force=force,
+    )
+    def log(line: str) -> None:
+        click.echo(line)
+
+    try:
+        if resume and hparams:
+            raise TrainingError("--hparam applies to new runs only; a resumed run keeps its checkpoint's hyper-parameters")
+        if not (resume and load_checkpoint(out)["step"] >= min(steps, stop_at or steps)):
+            run_training(config, resume=resume, log=log)
+        if export_weights is not None:
+            export(out, export_weights, data, force=force, log=log)
+    except TrainingError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+if __name__ == "__main__":
+    train()

@@ -1,0 +1,290 @@
+"""Base class for PyTorch codecs: weights, devices, padding, and a checked bitstream.
+
+Bitstream = header + payload (the codec's entropy-coded bytes); bpp counts both.
+Header, big-endian::
+
+    magic       4 bytes  b"CBLC"
+    version     u8       FORMAT_VERSION
+    model id    u8 length + ASCII (e.g. "conv_lstm")
+    weights     8 bytes  first 8 bytes of the weights file's SHA-256
+    width       u32      image width in pixels (before padding)
+    height      u32      image height in pixels
+    setting     f32      the quality setting
+    payload     u32      payload length in bytes
+    crc32       u32      zlib.crc32 of the payload
+
+A wrong magic, unknown version, other model, other weights, a length or CRC
+mismatch all raise CodecError before any decoding.
+
+Pixels: images are H×W×3 uint8 RGB; networks see float32 N×3×H×W tensors in
+the codec's range (``image_to_tensor``, default ``uint8 / 255 - 0.5``) and
+their output is mapped back by ``round((x + 0.5) · 255)`` clipped to 0–255.
+Images are padded by edge replication to a multiple of ``pad_multiple`` and
+the decoded image is cropped back.
+
+Determinism: decoding reads only the payload, so the same bytes give the same
+image across runs and processes on one machine with one torch build and thread
+count (CPU float convolutions in torch are deterministic there). Across CPU
+types, BLAS/oneDNN builds, thread counts or devices (CPU vs CUDA) the float
+arithmetic may differ in the last bits and a decoded pixel may then differ by
+one level; what the header pins is the model (weights checksum), so bits are
+never decoded with other weights.
+
+Weights file (``torch.save`` of a dict, loaded with ``weights_only=True``):
+``format`` = WEIGHTS_FORMAT, ``model_id``, ``hparams`` (layer widths: the
+network is rebuilt from them, so full-size weights trained elsewhere load
+too), ``state_dict`` (fp16 or fp32 tensors, run in fp32), ``extras`` (codec
+data such as entropy-coder priors) and ``training`` (provenance).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from codecbench.codec import Availability, Codec, CodecError, check_rgb
+
+MAGIC = b"CBLC"
+FORMAT_VERSION = 1
+WEIGHTS_FORMAT = "codecbench-learned-weights"
+_FIXED_HEAD = struct.Struct(">4sBB")
+_FIXED_TAIL = struct.Struct(">8sIIfII")
+
+
+@dataclass(frozen=True)
+class Header:
+    model_id: str
+    weights_prefix: bytes
+    width: int
+    height: int
+    setting: float
+    payload_length: int
+    crc32: int
+
+    def pack(self) -> bytes:
+        model = self.model_id.encode("ascii")
+        return _FIXED_HEAD.pack(MAGIC, FORMAT_VERSION, len(model)) + model + _FIXED_TAIL.pack(
+            self.weights_prefix, self.width, self.height, self.setting, self.payload_length, self.crc32
+        )
+
+    @classmethod
+    def unpack(cls, data: bytes) -> tuple[Header, bytes]:
+        """The header and the payload; raises CodecError on a malformed or damaged bitstream."""
+        if len(data) < _FIXED_HEAD.size:
+            raise CodecError(f"bitstream too short ({len(data)} bytes) for a learned-codec header")
+        magic, version, model_length = _FIXED_HEAD.unpack_from(data)
+        if magic != MAGIC:
+            raise CodecError(f"not a codecbench learned-codec bitstream (magic {magic!r}, expected {MAGIC!r})")
+        if version != FORMAT_VERSION:
+            raise CodecError(f"unknown learned-codec bitstream version {version} (this codecbench reads version {FORMAT_VERSION})")
+        start = _FIXED_HEAD.size + model_length
+        if len(data) < start + _FIXED_TAIL.size:
+            raise CodecError(f"bitstream truncated inside the header ({len(data)} bytes)")
+        model_id = data[_FIXED_HEAD.size : start].decode("ascii", errors="replace")
+        prefix, width, height, setting, length, crc = _FIXED_TAIL.unpack_from(data, start)
+        payload = data[start + _FIXED_TAIL.size :]
+        if len(payload) != length:
+            raise CodecError(f"bitstream truncated or padded: payload is {len(payload)} bytes, header says {length}")
+        if zlib.crc32(payload) != crc:
+            raise CodecError("bitstream corrupt: payload CRC32 mismatch")
+        return cls(model_id, prefix, width, height, setting, length, crc), payload
+
+
+class LearnedCodec(Codec):
+    """A codec whose transform is a PyTorch network loaded from a weights file.
+
+    Subclasses set ``model_id``, ``weights_name`` (file in the subclass's
+    package folder), ``pad_multiple`` and implement the class hooks
+    (``default_hparams``, ``build_network``, ``training_loss``,
+    ``export_extras``) and the instance hooks ``encode_tensor`` /
+    ``decode_tensor``. Options: ``weights`` (path to another weights file),
+    ``device`` (``cpu`` default, ``cuda``), ``threads`` (torch CPU threads;
+    default: torch's own setting).
+    """
+
+    model_id: ClassVar[str]
+    weights_name: ClassVar[str]
+    pad_multiple: ClassVar[int] = 1
+    training_defaults: ClassVar[dict[str, Any]] = {}
+    option_names = ("weights", "device", "threads")
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.device = str(options.get("device", "cpu"))
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise CodecError(f"codec {self.name}: device must be cpu or cuda, got {self.device!r}")
+        threads = options.get("threads")
+        self.threads = int(threads) if threads is not None else None
+        if self.threads is not None and self.threads < 1:
+            raise CodecError(f"codec {self.name}: threads must be ≥ 1, got {threads}")
+        self.weights_path = Path(options["weights"]) if "weights" in options else self.default_weights_path()
+        self._network = None
+        self._extras: dict[str, Any] = {}
+        self._weights_sha256: str | None = None
+
+    # --- class hooks -------------------------------------------------------------------------
+    @classmethod
+    def default_weights_path(cls) -> Path:
+        return Path(inspect.getfile(cls)).parent / cls.weights_name
+
+    @classmethod
+    def default_hparams(cls) -> dict[str, Any]:
+        """Hyper-parameters (widths) of a freshly trained network."""
+        raise NotImplementedError
+
+    @classmethod
+    def build_network(cls, hparams: dict[str, Any]):
+        """An untrained ``torch.nn.Module`` with these hyper-parameters."""
+        raise NotImplementedError
+
+    @classmethod
+    def training_loss(cls, network, batch, generator, **options):
+        """Scalar loss of ``network`` (train mode) on ``batch`` (from ``image_to_tensor``)."""
+        raise NotImplementedError
+
+    @classmethod
+    def export_extras(cls, network, images: list[np.ndarray]) -> dict[str, Any]:
+        """Codec data stored with the weights (e.g. entropy priors measured on ``images``)."""
+        return {}
+
+    @staticmethod
+    def image_to_tensor(images: np.ndarray):
+        """N×H×W×3 (or H×W×3) uint8 → float32 N×3×H×W in [-0.5, 0.5] (``uint8 / 255 - 0.5``)."""
+        import torch
+
+        array = images[None] if images.ndim == 3 else images
+        return torch.from_numpy(np.array(array, dtype=np.uint8)).permute(0, 3, 1, 2).float() / 255.0 - 0.5  # a writable copy
+
+    @staticmethod
+    def tensor_to_image(tensor) -> np.ndarray:
+        """1×3×H×W float in [-0.5, 0.5] → H×W×3 uint8 by ``round((x + 0.5) · 255)``, clipped."""
+        array = ((tensor[0].permute(1, 2, 0).float().cpu().numpy() + 0.5) * 255.0).round()
+        return np.clip(array, 0, 255).astype(np.uint8)
+
+    # --- instance hooks ----------------------------------------------------------------------
+    def encode_tensor(self, x, setting: float | int) -> bytes:
+        """Payload bytes for the padded image ``x`` (1×3×H×W, H and W multiples of ``pad_multiple``)."""
+        raise NotImplementedError
+
+    def decode_tensor(self, payload: bytes, height: int, width: int, setting: float | int):
+        """The padded reconstruction 1×3×height×width from ``payload``; CodecError if it is malformed."""
+        raise NotImplementedError
+
+    # --- weights -----------------------------------------------------------------------------
+    def weights_sha256(self) -> str:
+        if self._weights_sha256 is None:
+            if not self.weights_path.is_file():
+                raise CodecError(f"codec {self.name}: weights file {self.weights_path} not found")
+            self._weights_sha256 = hashlib.sha256(self.weights_path.read_bytes()).hexdigest()
+        return self._weights_sha256
+
+    def availability(self) -> Availability:
+        try:
+            import torch  # noqa: F401
+        except ImportError as exc:
+            return Availability(False, f"PyTorch is not installed ({exc}); pip install torch")
+        if not self.weights_path.is_file():
+            return Availability(False, f"weights file {self.weights_path} not found; train one with `codecbench train {self.name}`")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            return Availability(False, "device cuda asked for, but torch sees no CUDA device")
+        return Availability(True)
+
+    def version(self) -> str:
+        import torch
+
+        return f"{self.model_id} weights {self.weights_sha256()[:12]} torch {torch.__version__}"
+
+    @property
+    def network(self):
+        """The network in eval mode on ``device``, float32, loaded on first use."""
+        if self._network is None:
+            self._network, self._extras = self._load()
+        return self._network
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        self.network  # noqa: B018 - loads the weights file
+        return self._extras
+
+    def _load(self):
+        import torch
+
+        digest = self.weights_sha256()
+        try:
+            weights = torch.load(self.weights_path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many types for foreign or damaged files
+            raise CodecError(f"codec {self.name}: cannot read weights {self.weights_path} ({type(exc).__name__}: {exc})") from exc
+        if not isinstance(weights, dict) or weights.get("format") != WEIGHTS_FORMAT:
+            raise CodecError(f"codec {self.name}: {self.weights_path} is not a codecbench weights file")
+        if weights.get("model_id") != self.model_id:
+            raise CodecError(f"codec {self.name}: {self.weights_path} holds model {weights.get('model_id')!r}, not {self.model_id!r}")
+        try:
+            network = self.build_network(weights["hparams"])
+            network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights["state_dict"].items()})
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise CodecError(f"codec {self.name}: weights {self.weights_path} do not fit the network ({exc})") from exc
+        self._weights_sha256 = digest
+        return network.eval().to(self.device), weights.get("extras", {})
+
+    # --- Codec interface ---------------------------------------------------------------------
+    def _set_threads(self) -> None:
+        if self.threads is not None:
+            import torch
+
+            torch.set_num_threads(self.threads)
+
+    def encode(self, image: np.ndarray, setting: float | int) -> bytes:
+        import torch
+
+        check_rgb(image, f"{self.name} input")
+        try:
+            setting = self.setting.validate(setting)
+        except ValueError as exc:
+            raise CodecError(f"codec {self.name}: {exc}") from exc
+        height, width = image.shape[:2]
+        self._set_threads()
+        m = self.pad_multiple
+        padded = np.pad(image, ((0, -height % m), (0, -width % m), (0, 0)), mode="edge")
+        with torch.inference_mode():
+            payload = self.encode_tensor(self.image_to_tensor(padded).to(self.device), setting)
+        header = Header(self.model_id, bytes.fromhex(self.weights_sha256()[:16]), width, height, float(setting), len(payload), zlib.crc32(payload))
+        return header.pack() + payload
+
+    def read_header(self, data: bytes) -> tuple[Header, bytes]:
+        """Header and payload of ``data``, checked against this codec's model and weights."""
+        header, payload = Header.unpack(bytes(data))
+        if header.model_id != self.model_id:
+            raise CodecError(f"codec {self.name}: bitstream was made by model {header.model_id!r}, not {self.model_id!r}")
+        if header.weights_prefix.hex() != self.weights_sha256()[:16]:
+            raise CodecError(
+                f"codec {self.name}: bitstream was made with weights {header.weights_prefix.hex()}…, "
+                f"these are {self.weights_sha256()[:16]}… ({self.weights_path}); decode with the same weights"
+            )
+        if header.width < 1 or header.height < 1:
+            raise CodecError(f"codec {self.name}: header gives an empty image ({header.width}×{header.height})")
+        try:
+            self.setting.validate(header.setting)
+        except ValueError as exc:
+            raise CodecError(f"codec {self.name}: header setting invalid ({exc})") from exc
+        return header, payload
+
+    def decode(self, data: bytes) -> np.ndarray:
+        import torch
+
+        header, payload = self.read_header(data)
+        self._set_threads()
+        m = self.pad_multiple
+        padded_h, padded_w = header.height + (-header.height % m), header.width + (-header.width % m)
+        with torch.inference_mode():
+            reconstruction = self.decode_tensor(payload, padded_h, padded_w, self.setting.validate(header.setting))
+        return self.tensor_to_image(reconstruction[:, :, : header.height, : header.width])
+
+    def header_size(self) -> int:
+        return _FIXED_HEAD.size + len(self.model_id) + _FIXED_TAIL.size

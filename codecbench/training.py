@@ -1,0 +1,307 @@
+"""Generic training loop for learned codecs (subclasses of ``codecbench.learned.LearnedCodec``).
+
+Data: random ``patch``×``patch`` crops (crop position uniform over all valid
+positions of all images, so larger images give proportionally more crops;
+horizontal flip with probability 1/2) from a folder of images or a patch set
+``bd:SET``, converted to tensors by the codec's ``image_to_tensor``.
+Optimiser: Adam, learning rate constant for the first half of the steps, then
+cosine decay to ``lr / 10``; gradient norm clipped to ``clip``.
+
+Deterministic given the seed on one machine and torch build: the seed fixes the
+initial weights (``torch.manual_seed``), the crop sequence (NumPy PCG64) and
+the codec's training noise (a ``torch.Generator``). Checkpoints hold the
+network, optimiser, step, all three random states and the loss history, so a
+resumed run continues the same sequence.
+
+Training on an evaluation set is refused unless ``force``: any registered
+dataset name (``kodak``, ``clic2020-*``, ...) and any folder holding an image
+whose pixel checksum is one of a registered dataset's images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from codecbench.images import pixel_sha256
+from codecbench.learned import WEIGHTS_FORMAT, LearnedCodec
+
+CHECKPOINT_FORMAT = "codecbench-learned-checkpoint"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot start or continue; the message says why."""
+
+
+@dataclass
+class TrainConfig:
+    """One training run. ``options`` are the codec's training options (e.g. conv_lstm ``iterations``)."""
+
+    model: str
+    data: str
+    out: Path
+    steps: int
+    patch: int = 32
+    batch: int = 32
+    lr: float = 5e-4
+    clip: float = 1.0
+    seed: int = 0
+    device: str = "cpu"
+    hparams: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    checkpoint_seconds: float = 300.0
+    stop_at: int | None = None  # stop (and save) at this step; the lr schedule still follows ``steps``
+    log_every: int = 50
+    force: bool = False
+
+
+def codec_class(model: str) -> type[LearnedCodec]:
+    """The registered codec class ``model``; it must be a LearnedCodec."""
+    from codecbench.registry import discover
+
+    registered = discover().get(model)
+    if registered is None:
+        raise TrainingError(f"unknown codec {model!r}")
+    if registered.codec_class is None:
+        raise TrainingError(f"codec {model} could not be loaded: {registered.load_error}")
+    if not issubclass(registered.codec_class, LearnedCodec):
+        raise TrainingError(f"codec {model} is not a learned codec (codecbench.learned.LearnedCodec); nothing to train")
+    return registered.codec_class
+
+
+def evaluation_checksums() -> dict[str, str]:
+    """Pixel SHA-256 → dataset name, for every image of every registered (evaluation) dataset."""
+    from codecbench.datasets import load_registry
+
+    return {image.pixel_sha256: name for name, dataset in load_registry().items() for image in dataset.images}
+
+
+def load_training_images(spec: str, patch: int, force: bool = False) -> list[np.ndarray]:
+    """All images of ``spec`` (folder or ``bd:SET``) as H×W×3 uint8, refusing evaluation sets unless ``force``."""
+    from codecbench.datasets import DatasetError, load_registry, resolve_dataset
+
+    if spec in load_registry() and not force:
+        raise TrainingError(f"refusing to train on {spec!r}: it is a registered evaluation dataset (use --force to override)")
+    try:
+        dataset = resolve_dataset(spec, download=False, progress=False)
+    except DatasetError as exc:
+        raise TrainingError(f"training data {spec!r}: {exc}") from exc
+    evaluation = {} if force else evaluation_checksums()
+    images = []
+    for item in dataset.items:
+        image = item.load()
+        if image.shape[0] < patch or image.shape[1] < patch:
+            raise TrainingError(f"training image {item.path} ({item.name}) is {image.shape[1]}×{image.shape[0]}, smaller than the {patch}×{patch} crop")
+        source = evaluation.get(pixel_sha256(image))
+        if source is not None:
+            raise TrainingError(
+                f"refusing to train on {item.path}: its pixels match an image of the evaluation dataset {source!r} (use --force to override)"
+            )
+        images.append(image)
+    if not images:
+        raise TrainingError(f"training data {spec!r} holds no images")
+    return images
+
+
+class CropSampler:
+    """Random crops, uniform over all (image, position) pairs, flipped left-right with probability 1/2."""
+
+    def __init__(self, images: list[np.ndarray], patch: int, seed: int) -> None:
+        self.images = images
+        self.patch = patch
+        positions = np.array([(im.shape[0] - patch + 1) * (im.shape[1] - patch + 1) for im in images], dtype=np.float64)
+        self.weights = positions / positions.sum()
+        self.rng = np.random.Generator(np.random.PCG64(seed))
+
+    def batch(self, size: int) -> np.ndarray:
+        """N×patch×patch×3 uint8."""
+        p = self.patch
+        out = np.empty((size, p, p, 3), dtype=np.uint8)
+        for k, index in enumerate(self.rng.choice(len(self.images), size=size, p=self.weights)):
+            image = self.images[index]
+            top = self.rng.integers(0, image.shape[0] - p + 1)
+            left = self.rng.integers(0, image.shape[1] - p + 1)
+            crop = image[top : top + p, left : left + p]
+            out[k] = crop[:, ::-1] if self.rng.random() < 0.5 else crop
+        return out
+
+
+def learning_rate(step: int, steps: int, lr: float) -> float:
+    """``lr`` for the first half of ``steps``, then cosine decay to ``lr / 10`` at the last step."""
+    half = steps / 2
+    if step < half:
+        return lr
+    progress = min(1.0, (step - half) / max(1.0, steps - half))
+    return lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _save_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, temp)
+    os.replace(temp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """A checkpoint written by :func:`train`; raises TrainingError if it is not one."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise TrainingError(f"checkpoint {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise TrainingError(f"checkpoint {path}: not a codecbench training checkpoint")
+    return checkpoint
+
+
+def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train (or resume) up to ``config.steps`` steps; return the final checkpoint dict (also saved to ``config.out``)."""
+    cls = codec_class(config.model)
+    options = {**cls.training_defaults, **config.options}
+    unknown = set(options) - set(cls.training_defaults)
+    if unknown:
+        raise TrainingError(f"codec {config.model}: unknown training option(s) {sorted(unknown)} (known: {sorted(cls.training_defaults)})")
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError("--device cuda asked for, but torch sees no CUDA device")
+
+    checkpoint = None
+    if resume:
+        if not config.out.is_file():
+            raise TrainingError(f"--resume: no checkpoint at {config.out}")
+        checkpoint = load_checkpoint(config.out)
+        if checkpoint["model"] != config.model:
+            raise TrainingError(f"checkpoint {config.out} is for model {checkpoint['model']}, not {config.model}")
+        hparams = checkpoint["hparams"]
+    else:
+        if config.out.exists():
+            raise TrainingError(f"{config.out} exists; pass --resume to continue it or choose another --out")
+        hparams = {**cls.default_hparams(), **config.hparams}
+
+    images = load_training_images(config.data, config.patch, config.force)
+    torch.manual_seed(config.seed)
+    network = cls.build_network(hparams).to(device)
+    network.train()
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+    sampler = CropSampler(images, config.patch, config.seed)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(config.seed)
+    step, wall, history = 0, 0.0, []
+    if checkpoint is not None:
+        network.load_state_dict(checkpoint["state_dict"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        sampler.rng.bit_generator.state = checkpoint["crop_rng"]
+        generator.set_state(checkpoint["noise_rng"])
+        step, wall, history = checkpoint["step"], checkpoint["wall_seconds"], checkpoint["history"]
+        log(f"resumed {config.out} at step {step} ({wall / 3600:.2f} h trained)")
+    log(
+        f"training {config.model} {hparams} options {options}: {len(images)} images from {config.data}, "
+        f"{config.patch}×{config.patch} crops, batch {config.batch}, lr {config.lr}, clip {config.clip}, seed {config.seed}, "
+        f"{sum(p.numel() for p in network.parameters())} parameters, torch threads {torch.get_num_threads()}"
+    )
+
+    def snapshot() -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "model": config.model,
+            "hparams": hparams,
+            "options": options,
+            "state_dict": network.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "crop_rng": sampler.rng.bit_generator.state,
+            "noise_rng": generator.get_state(),
+            "step": step,
+            "wall_seconds": wall,
+            "history": history,
+            "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(config).items()},
+        }
+
+    last_save = time.monotonic()
+    window: list[float] = []
+    window_start = time.monotonic()
+    end = config.steps if config.stop_at is None else min(config.steps, config.stop_at)
+    while step < end:
+        started = time.monotonic()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, config.steps, config.lr)
+        batch = cls.image_to_tensor(sampler.batch(config.batch)).to(device)
+        loss = cls.training_loss(network, batch, generator, **options)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"loss became {loss.item()} at step {step}; lower --lr or --clip")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip)
+        optimizer.step()
+        step += 1
+        wall += time.monotonic() - started
+        window.append(loss.item())
+        if step % config.log_every == 0 or step == end:
+            mean = float(np.mean(window))
+            rate = len(window) / (time.monotonic() - window_start)
+            history.append((step, mean, wall))
+            log(f"step {step}/{config.steps} loss {mean:.5f} lr {optimizer.param_groups[0]['lr']:.2e} {rate:.3f} steps/s wall {wall / 60:.1f} min")
+            window, window_start = [], time.monotonic()
+        if time.monotonic() - last_save > config.checkpoint_seconds:
+            _save_atomic(snapshot(), config.out)
+            last_save = time.monotonic()
+    final = snapshot()
+    _save_atomic(final, config.out)
+    log(f"saved {config.out} at step {step}")
+    return final
+
+
+def export_weights(checkpoint_path: Path, weights_path: Path, data: str | None = None, *, force: bool = False, log: Callable[[str], None] = print) -> str:
+    """Write the shipped weights file (fp16) from a checkpoint; return its SHA-256.
+
+    ``data`` (folder or ``bd:SET``, never an evaluation set) feeds the codec's
+    ``export_extras`` (conv_lstm: entropy-coder priors measured on those images).
+    """
+    checkpoint = load_checkpoint(checkpoint_path)
+    cls = codec_class(checkpoint["model"])
+    network = cls.build_network(checkpoint["hparams"])
+    network.load_state_dict(checkpoint["state_dict"])
+    network.half().float()  # measure extras with the weights as shipped
+    network.eval()
+    images = load_training_images(data, 16, force) if data is not None else []
+    extras = cls.export_extras(network, images)
+    training = {
+        "steps": checkpoint["step"],
+        "wall_seconds": checkpoint["wall_seconds"],
+        "options": checkpoint["options"],
+        "config": checkpoint["config"],
+        "final_loss": checkpoint["history"][-1][1] if checkpoint["history"] else None,
+    }
+    digest = save_weights(cls, network, checkpoint["hparams"], weights_path, extras, training)
+    size = weights_path.stat().st_size
+    log(f"exported {weights_path} ({size / 1e6:.2f} MB, sha256 {digest[:12]}) from step {checkpoint['step']}")
+    return digest
+
+
+def save_weights(
+    cls: type[LearnedCodec], network: torch.nn.Module, hparams: dict[str, Any], path: Path,
+    extras: dict[str, Any] | None = None, training: dict[str, Any] | None = None,
+) -> str:
+    """Write a weights file (format in ``codecbench.learned``; floats stored as fp16); return its SHA-256."""
+    weights = {
+        "format": WEIGHTS_FORMAT,
+        "model_id": cls.model_id,
+        "hparams": hparams,
+        "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in network.state_dict().items()},
+        "extras": extras or {},
+        "training": training or {},
+    }
+    buffer = io.BytesIO()
+    torch.save(weights, buffer)
+    payload = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(payload)
+    return hashlib.sha256(payload).hexdigest()
