@@ -18,13 +18,7 @@ from codecbench_codecs.conv_lstm.model import Binarizer, ConvLstmCell, ConvLstmC
 TINY = ConvLstmConfig((8, 8, 8, 8), (8, 8, 8, 8), 32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """One CPU thread: small convolutions run faster without thread hand-offs on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_conv_lstm_cell_matches_the_lstm_equations():
