@@ -15,7 +15,7 @@ built-in ones do::
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -158,4 +158,3 @@ class CodecInfo:
     available: bool
     reason: str = ""
     entry_point: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
