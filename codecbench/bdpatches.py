@@ -70,6 +70,7 @@ import numpy as np
 from tqdm import tqdm
 
 import codecbench
+from codecbench.files import atomic_write, atomic_write_text
 from codecbench.datasets import Dataset, DatasetError, ImageItem, default_data_dir
 from codecbench.images import IMAGE_SUFFIXES, ImageError, file_sha256, load_rgb, pixel_sha256
 
@@ -160,23 +161,12 @@ def _temp_path(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    temp = _temp_path(path)
-    try:
-        write(temp)
-        os.replace(temp, path)
-    finally:
-        temp.unlink(missing_ok=True)
-
-
 def _save_npy(path: Path, array: np.ndarray) -> None:
     def write(temp: Path) -> None:
         with open(temp, "wb") as f:
             np.save(f, array, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
 
-    _write_atomic(path, write)
+    atomic_write(path, write)
 
 
 def _draw(seed: int, stream: int, population: int, count: int) -> np.ndarray:
@@ -325,7 +315,7 @@ def build_bd(
         "sets": sets,
     }
     text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-    _write_atomic(out / MANIFEST_NAME, lambda temp: temp.write_text(text, encoding="utf-8"))
+    atomic_write_text(out / MANIFEST_NAME, text)
     return manifest
 
 

@@ -24,7 +24,6 @@ root, is never written to and is simply re-verified on each use). Datasets regis
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import json
 import os
@@ -36,6 +35,7 @@ import numpy as np
 import yaml
 
 from codecbench.download import ArchiveError, ChecksumError, DownloadError, extract_images, fetch
+from codecbench.files import atomic_write_text
 from codecbench.images import IMAGE_SUFFIXES, ImageError, check_size, load_rgb, pixel_sha256
 
 REGISTRY_PATH = Path(__file__).with_name("datasets.yaml")
@@ -467,13 +467,10 @@ class _VerifiedCache:
         """Write the cache atomically; skipped silently where the folder is read-only."""
         if not (self.enabled and self.changed):
             return
-        temporary = self.path.with_name(self.path.name + ".tmp")
         try:
-            temporary.write_text(json.dumps({"images": self.entries}, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(temporary, self.path)
+            atomic_write_text(self.path, json.dumps({"images": self.entries}, indent=1, sort_keys=True))
         except OSError:  # a read-only folder: verification is simply repeated next time
-            with contextlib.suppress(OSError):
-                temporary.unlink(missing_ok=True)
+            pass
 
 
 # --- listing ----------------------------------------------------------------------

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from codecbench import __version__
+from codecbench.files import atomic_write_text
 from codecbench.analysis import METRIC_COLUMNS, bd_rate, higher_is_better
 
 FORMAT = "codecbench-baseline"
@@ -287,20 +288,7 @@ def _dump(value: Any, depth: int, one_line: bool) -> str:
 
 def write_baseline(baseline: Mapping[str, Any], path: str | Path) -> Path:
     """Write a baseline atomically (parent folders created)."""
-    import os
-    import tempfile
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(dumps_baseline(baseline))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, dumps_baseline(baseline))
 
 
 def load_baseline(path: str | Path) -> dict[str, Any]:

@@ -24,13 +24,14 @@ import math
 import os
 import platform
 import socket
-import tempfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from codecbench.files import atomic_write_bytes
 
 CELLS_FILE = "cells.jsonl"
 RUNS_DIR = "runs"
@@ -83,20 +84,6 @@ def _decode_value(value: Any) -> Any:
     if value == "nan":
         return math.nan
     return value
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class StoreError(RuntimeError):
@@ -153,7 +140,7 @@ class ResultsStore:
     def write_manifest(self, run_id: str, manifest: dict[str, Any]) -> Path:
         """Write (or rewrite, atomically) the manifest of one run."""
         path = self.root / RUNS_DIR / f"{run_id}.json"
-        _atomic_write_bytes(path, json.dumps(manifest, indent=2, default=_json_default).encode())
+        atomic_write_bytes(path, json.dumps(manifest, indent=2, default=_json_default).encode())
         return path
 
     @staticmethod
@@ -171,7 +158,7 @@ class ResultsStore:
 
     def save_crop(self, image_sha256: str, label: str, png_bytes: bytes) -> Path:
         path = self.crop_path(image_sha256, label)
-        _atomic_write_bytes(path, png_bytes)
+        atomic_write_bytes(path, png_bytes)
         return path
 
     # -- reading -----------------------------------------------------------

@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from codecbench.files import atomic_write
 from codecbench.images import pixel_sha256
 from codecbench.learned import WEIGHTS_FORMAT, LearnedCodec
 
@@ -146,10 +146,7 @@ def learning_rate(step: int, steps: int, lr: float) -> float:
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, temp)
-    os.replace(temp, path)
+    atomic_write(path, lambda temporary: torch.save(obj, temporary))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

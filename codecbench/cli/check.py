@@ -9,9 +9,7 @@ dataset checksums); the Markdown summary goes to stdout. See
 from __future__ import annotations
 
 import math
-import os
 import sys
-from pathlib import Path
 
 import click
 
@@ -20,19 +18,11 @@ from codecbench.regression import (
     DEFAULT_MAX_BD_RATE, DEFAULT_MAX_BPP_DRIFT, DEFAULT_MAX_DRIFT, DEFAULT_METRICS, CheckResult, RegressionInputError,
     Tolerances, compare, format_markdown, load_baseline, make_baseline, to_junit, write_baseline,
 )
+from codecbench.files import atomic_write_text
 from codecbench.store import StoreError, open_existing
 
 #: Exit code for input the check cannot use.
 UNUSABLE = 2
-
-
-def _write_text(path: str, text: str) -> None:
-    """Write a report file atomically (parent folders created)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, target)
 
 
 def _parse_drifts(pairs: tuple[str, ...]) -> dict[str, float]:
@@ -117,7 +107,7 @@ def check(results_dir, baseline_path, max_bd_rate, max_bpp_drift, drift_pairs, m
         result = CheckResult(tolerances=tolerances, metrics=(), unusable=[str(exc)])
     result.baseline_label, result.results_label = str(baseline_path), str(results_dir)
     if junit_path:
-        _write_text(junit_path, to_junit(result))
+        atomic_write_text(junit_path, to_junit(result))
     click.echo(format_markdown(result), nl=False)
     for reason in result.unusable:
         click.echo(f"error: {reason}", err=True)

@@ -231,8 +231,7 @@ def export(results_dir, fmt, output, codec, dataset):
     if output == "-":
         click.echo(text)
     else:
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(output).with_name(f".{Path(output).name}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, output)
+        from codecbench.files import atomic_write_text
+
+        atomic_write_text(output, text)
         click.echo(f"wrote {output}", err=True)
