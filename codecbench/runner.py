@@ -251,6 +251,7 @@ class SweepPlan:
     codec_versions: dict[str, str]
     problems: list[str]
     bad_images: list[dict[str, Any]]  # rows recording unreadable images
+    preview_originals: dict[str, np.ndarray]  # pixel sha256 -> centre crop of a preview image
 
 
 def plan_sweep(
@@ -265,6 +266,7 @@ def plan_sweep(
     checksums: dict[str, dict[str, str]] = {}
     bad: list[dict[str, Any]] = []
     problems: list[str] = []
+    previews: dict[str, np.ndarray] = {}
     versions = {name: codec.version() for name, codec in codecs.items()}
     for dataset in datasets:
         checksums[dataset.name] = {}
@@ -289,6 +291,8 @@ def plan_sweep(
             checksums[dataset.name][item.name] = sha
             height, width = image.shape[:2]
             save_crop = index < preview_images
+            if save_crop:
+                previews[sha] = centre_crop(image)
             for name, codec in codecs.items():
                 base = dict(item=item, image_sha256=sha, width=width, height=height, codec=name,
                             codec_version=versions[name], save_crop=save_crop)
@@ -296,7 +300,7 @@ def plan_sweep(
                     cells.append(Cell(setting=float(setting), target_bpp=None, **base))
                 for target in target_bpp:
                     cells.append(Cell(setting=None, target_bpp=float(target), **base))
-    return SweepPlan(cells, checksums, versions, problems, bad)
+    return SweepPlan(cells, checksums, versions, problems, bad, previews)
 
 
 def cells_to_run(plan: SweepPlan, store: ResultsStore, metric_names: Sequence[str], force: bool) -> list[Cell]:
@@ -362,10 +366,9 @@ def run_sweep(
     store.write_manifest(run_id, manifest)
     if plan.bad_images:
         store.append([dict(row, run_id=run_id) for row in plan.bad_images])
-    # Crops of the originals, once per preview image.
-    for cell in plan.cells:
-        if cell.save_crop and not store.crop_path(cell.image_sha256, "original").exists():
-            store.save_crop(cell.image_sha256, "original", _png(centre_crop(cell.item.load())))
+    for sha, crop in plan.preview_originals.items():
+        if not store.crop_path(sha, "original").exists():
+            store.save_crop(sha, "original", _png(crop))
 
     bar = tqdm(total=len(todo), unit="cell", disable=not progress, file=sys.stderr, dynamic_ncols=True,
                desc=f"{len(plan.cells)} cells, {summary.skipped_cells} stored")
