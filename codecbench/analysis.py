@@ -33,7 +33,6 @@ Bjøntegaard delta (:func:`bd_rate`, :func:`bd_quality`)
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -70,19 +69,9 @@ COMPRESSAI_NAMES = {
     "ms_ssim_db": "ms-ssim-db", "lpips": "lpips",
 }
 
-# Used only while codecbench.metrics (the metric registry) does not exist.
-_FALLBACK_HIGHER_IS_BETTER = {
-    "psnr_rgb": True, "psnr_y": True, "ssim": True, "ms_ssim": True, "ms_ssim_db": True, "lpips": False,
-}
-
 
 def higher_is_better(metric: str) -> bool:
-    """Direction of a metric, from ``codecbench.metrics.METRICS`` (a local table while that module is absent)."""
-    if importlib.util.find_spec("codecbench.metrics") is None:
-        try:
-            return _FALLBACK_HIGHER_IS_BETTER[metric]
-        except KeyError:
-            raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRIC_COLUMNS)}") from None
+    """Direction of a metric, from ``codecbench.metrics.METRICS``."""
     from codecbench.metrics import METRICS
 
     try:

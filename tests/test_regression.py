@@ -396,7 +396,6 @@ def test_codecs_and_dataset_options_restrict_the_check(tmp_path, baseline_file):
 
 def test_a_real_sweep_reproduces_its_baseline_exactly(tmp_path):
     """Two real jpeg/webp sweeps of the sample images: the second matches the first's baseline bit for bit."""
-    pytest.importorskip("codecbench.metrics", reason="the runner needs codecbench.metrics")
     from codecbench import registry
     from codecbench.datasets import resolve_dataset
     from codecbench.runner import run_sweep
