@@ -350,6 +350,9 @@ def test_cli_build_and_list(source_dir, tmp_path):
     assert listing.exit_code == 0, listing.output
     assert "bd:BD2" in listing.output and str(tmp_path / "bd") in listing.output
     assert runner.invoke(datasets_cli, ["--data-dir", str(tmp_path), "list"]).output == listing.output
+    set_lines = [line for line in result.output.splitlines() if line.startswith("  bd:")]
+    assert len(set_lines) == len(SET_NAMES)
+    assert all(line in listing.output.splitlines() for line in set_lines)  # one format in both commands
 
 
 def test_cli_reports_bad_source(tmp_path):

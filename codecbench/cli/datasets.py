@@ -50,9 +50,13 @@ def _print_listing(data_dir: Path) -> None:
         click.echo(f"\nBD patch sets in {folder}: {patch}×{patch} patches of {manifest['source_folder']}, "
                    f"seed {manifest['seed']}, pool {manifest['patches_pool']} of {manifest['patches_total']}")
         for name in SET_NAMES:
-            entry = manifest["sets"][name]
-            click.echo(f"  bd:{name}{suffix}  {entry['count']:>8} patches  "
-                       f"entropy {entry['entropy_min']:.3f}–{entry['entropy_max']:.3f} bits  {entry['definition']}")
+            click.echo(_set_line(f"bd:{name}{suffix}", manifest["sets"][name]))
+
+
+def _set_line(spec: str, entry: dict) -> str:
+    """One BD patch set as listed by both `datasets` and `datasets build-bd`."""
+    return (f"  {spec}  {entry['count']:>8} patches  entropy {entry['entropy_min']:.3f}–{entry['entropy_max']:.3f} "
+            f"bits (mean {entry['entropy_mean']:.3f})  {entry['definition']}")
 
 
 @click.group(invoke_without_command=True)
@@ -99,8 +103,7 @@ def build_bd_command(ctx: click.Context, source: str, patch: int, out: str | Non
     t = manifest["thresholds"]
     click.echo(f"thresholds: BD0 ≤ {t['bd0_max']:.3f}, BD1 {t['bd1_min']:.3f}–{t['bd1_max']:.3f}, "
                f"BD2 ≥ {t['bd2_min']:.3f}, upper half (BD4) ≥ {t['upper_half_min']:.3f}")
+    suffix = "" if out_dir == default_bd_dir(_data_dir(ctx)) else f"@{out_dir}"
     for name in SET_NAMES:
-        entry = manifest["sets"][name]
-        click.echo(f"  {name}: {entry['count']} patches, entropy {entry['entropy_min']:.3f}–{entry['entropy_max']:.3f} "
-                   f"(mean {entry['entropy_mean']:.3f})")
+        click.echo(_set_line(f"bd:{name}{suffix}", manifest["sets"][name]))
     click.echo(f"written to {out_dir}")
