@@ -6,8 +6,15 @@ N×bits×H/16×W/16 (one ``bits``-bit code per 16×16 block per iteration,
 32 bits by default = 0.125 bpp before entropy coding).
 
 One iteration t encodes the residual r_{t-1} = x - x̂_{t-1} (r_0 = x) into a
-code b_t and decodes b_t into a full reconstruction x̂_t ("one-shot"); the
-LSTM states of encoder and decoder persist across iterations.
+code b_t and decodes b_t into a full reconstruction x̂_t ("one-shot", the
+paper's and the shipped weights' choice); the LSTM states of encoder and
+decoder persist across iterations.
+
+Variant (Toderici et al. CVPR 2017, ``reconstruction="additive"``): the
+decoder output is a correction, x̂_t = x̂_{t-1} + D(b_t) / g_t, optionally
+with "residual scaling": learned per-iteration gains g_t (``residual_gain``)
+multiply the encoder input r_{t-1} and divide the decoder output, so every
+iteration codes a residual of similar magnitude.
 """
 
 from __future__ import annotations
@@ -20,17 +27,25 @@ import torch.nn.functional as F
 from torch import nn
 
 STRIDE = 16  # total down-sampling of the encoder (four stride-2 stages)
+MAX_ITERATIONS = 16
 
 
 @dataclass(frozen=True)
 class ConvLstmConfig:
-    """Layer widths. Paper values: encoder (64, 256, 512, 512), decoder (512, 512, 256, 128), bits 32."""
+    """Layer widths (paper: encoder (64, 256, 512, 512), decoder (512, 512, 256, 128), bits 32) and the
+    reconstruction mode: ``one_shot`` (paper) or ``additive`` (with ``residual_gain``: learned gains)."""
 
     encoder_widths: tuple[int, int, int, int] = (32, 64, 128, 128)
     decoder_widths: tuple[int, int, int, int] = (128, 128, 64, 32)
     bits: int = 32
+    reconstruction: str = "one_shot"
+    residual_gain: bool = False
 
     def __post_init__(self) -> None:
+        if self.reconstruction not in ("one_shot", "additive"):
+            raise ValueError(f"reconstruction must be 'one_shot' or 'additive', not {self.reconstruction!r}")
+        if self.residual_gain and self.reconstruction != "additive":
+            raise ValueError("residual_gain needs additive reconstruction")
         if len(self.encoder_widths) != 4 or len(self.decoder_widths) != 4:
             raise ValueError("conv_lstm needs 4 encoder and 4 decoder widths")
         if any(w % 4 for w in self.decoder_widths):
@@ -138,16 +153,27 @@ class ConvLstmNet(nn.Module):
         self.encoder = Encoder(config.encoder_widths)
         self.binarizer = Binarizer(config.encoder_widths[3], config.bits)
         self.decoder = Decoder(config.decoder_widths, config.bits)
+        if config.residual_gain:
+            self.log_gain = nn.Parameter(torch.zeros(MAX_ITERATIONS))
+
+    def _gain(self, t: int) -> float | torch.Tensor:
+        return self.log_gain[min(t, MAX_ITERATIONS - 1)].exp() if self.config.residual_gain else 1.0
+
+    def _reconstruct(self, previous: torch.Tensor | None, output: torch.Tensor, t: int) -> torch.Tensor:
+        if self.config.reconstruction == "one_shot":
+            return output
+        scaled = output / self._gain(t)
+        return scaled if previous is None else previous + scaled
 
     def loss(self, x: torch.Tensor, iterations: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Training loss: mean over iterations t of mean |x - x̂_t| (L1, units of [-0.5, 0.5] pixels)."""
         enc_states: list = [None] * 3
         dec_states: list = [None] * 4
-        residual = x
+        residual, reconstruction = x, None
         total = x.new_zeros(())
-        for _ in range(iterations):
-            code = self.binarizer(self.encoder(residual, enc_states), generator)
-            reconstruction = self.decoder(code, dec_states)
+        for t in range(iterations):
+            code = self.binarizer(self.encoder(residual * self._gain(t), enc_states), generator)
+            reconstruction = self._reconstruct(reconstruction, self.decoder(code, dec_states), t)
             residual = x - reconstruction
             total = total + residual.abs().mean()
         return total / iterations
@@ -159,12 +185,13 @@ class ConvLstmNet(nn.Module):
             raise RuntimeError("encode() needs the model in eval mode (deterministic binarizer)")
         enc_states: list = [None] * 3
         dec_states: list = [None] * 4
-        residual = x
+        residual, reconstruction = x, None
         codes = []
-        for _ in range(iterations):
-            code = self.binarizer(self.encoder(residual, enc_states))
+        for t in range(iterations):
+            code = self.binarizer(self.encoder(residual * self._gain(t), enc_states))
             codes.append(code > 0)
-            residual = x - self.decoder(code, dec_states)
+            reconstruction = self._reconstruct(reconstruction, self.decoder(code, dec_states), t)
+            residual = x - reconstruction
         return torch.stack(codes)
 
     @torch.inference_mode()
@@ -173,6 +200,6 @@ class ConvLstmNet(nn.Module):
         dec_states: list = [None] * 4
         reconstruction = None
         dtype = next(self.parameters()).dtype
-        for code in codes:
-            reconstruction = self.decoder(code.to(dtype) * 2 - 1, dec_states)
+        for t, code in enumerate(codes):
+            reconstruction = self._reconstruct(reconstruction, self.decoder(code.to(dtype) * 2 - 1, dec_states), t)
         return reconstruction
