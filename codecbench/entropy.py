@@ -3,11 +3,11 @@
 Codes are bool arrays T×C×H×W (iteration, channel, block row, block column),
 coded in the order iteration → channel → block row; one block row of one
 channel is a chunk (W bits). Each bit is coded with a Bernoulli probability
-from its context: its iteration t and channel c, and three already coded bits,
-each in {none, 0, 1}:
+from its context: its iteration t and channel c, and six already coded bits
+of the same block column, each in {none, 0, 1} (``CONTEXT``):
 
-- the same channel and block at the previous iteration (t − 1),
-- the previous channel (c − 1) of the same block and iteration,
+- the same channel and block at the two previous iterations (t − 1, t − 2),
+- the three previous channels (c − 1, c − 2, c − 3) of the same block and iteration,
 - the same channel of the block above (row − 1).
 
 P(1) = n₁ / n per (t, c, state) from counts initialised with a prior P(1)
@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import numpy as np
 
+# Context bits as (iterations back, channels back, rows up); the state is Σ 3^k · (bit + 1, or 0 if none),
+# k = position in this tuple counted from the end (the block above is the least significant digit).
+CONTEXT = ((1, 0, 0), (2, 0, 0), (0, 1, 0), (0, 2, 0), (0, 3, 0), (0, 0, 1))
+STATES = 3 ** len(CONTEXT)
 PRIOR_STRENGTH = 16.0  # pseudo-counts given to a context's prior P(1)
-STATES = 27  # previous iteration × previous channel × above, each in {none, 0, 1}
+BACKOFF_STRENGTH = 4.0  # pseudo-counts of the coarse context (t − 1, c − 1, above) when measuring a prior
 _PROBABILITY_FLOOR = 1e-4  # keeps every symbol codable
 
 
@@ -37,8 +41,13 @@ def _bernoulli():
     return constriction, constriction.stream.model.Bernoulli(perfect=False)
 
 
+def _digit(codes: np.ndarray, t: int, c: int) -> np.ndarray | int:
+    """Context digit of slab (t, c): bit + 1 per block, or 0 (none) outside the codes."""
+    return codes[t, c].astype(np.int64) + 1 if t >= 0 and c >= 0 else 0
+
+
 class ContextCounts:
-    """Bit counts per (iteration, channel, state); ``state`` = previous·9 + previous-channel·3 + above."""
+    """Bit counts per (iteration, channel, state); ``state`` indexes the ``CONTEXT`` bits in base 3."""
 
     def __init__(self, iterations: int, channels: int, prior: np.ndarray | None = None) -> None:
         shape = (iterations, channels, STATES)
@@ -47,19 +56,19 @@ class ContextCounts:
             self.total = np.full(shape, 1.0)
         else:
             prior = np.asarray(prior, dtype=np.float64)
-            if prior.ndim != 5 or prior.shape[1:] != (channels, 3, 3, 3):
-                raise EntropyError(f"entropy prior has shape {prior.shape}, expected (T, {channels}, 3, 3, 3)")
+            if prior.ndim != 3 or prior.shape[1:] != (channels, STATES):
+                raise EntropyError(f"entropy prior has shape {prior.shape}, expected (T, {channels}, {STATES})")
             rows = np.minimum(np.arange(iterations), prior.shape[0] - 1)  # iterations beyond the prior reuse its last
-            self.ones = PRIOR_STRENGTH * prior[rows].reshape(shape)
+            self.ones = PRIOR_STRENGTH * prior[rows]
             self.total = np.full(shape, PRIOR_STRENGTH)
 
     @staticmethod
     def slab_states(codes: np.ndarray, t: int, c: int) -> np.ndarray:
-        """previous·9 + previous-channel·3 for every block of slab (t, c): H×W int (add 3·above per row)."""
-        height, width = codes.shape[2:]
-        previous = codes[t - 1, c].astype(np.int64) + 1 if t > 0 else np.zeros((height, width), np.int64)
-        previous_channel = codes[t, c - 1].astype(np.int64) + 1 if c > 0 else np.zeros((height, width), np.int64)
-        return previous * 9 + previous_channel * 3
+        """State of every block of slab (t, c) without the block-above digit: H×W int (``row_states`` adds it)."""
+        state = np.zeros(codes.shape[2:], np.int64)
+        for dt, dc, dy in CONTEXT:
+            state = state * 3 + (0 if dy else _digit(codes, t - dt, c - dc))
+        return state
 
     @staticmethod
     def row_states(slab: np.ndarray, codes: np.ndarray, t: int, c: int, y: int) -> np.ndarray:
@@ -82,8 +91,21 @@ class ContextCounts:
                     self.update(t, c, self.row_states(slab, codes, t, c, y), codes[t, c, y].astype(np.float64))
 
     def probabilities(self) -> np.ndarray:
-        """P(1) per context from the counts so far, float32 T×C×3×3×3 (previous, previous channel, above)."""
-        return (self.ones / self.total).astype(np.float32).reshape(self.ones.shape[:2] + (3, 3, 3))
+        """P(1) per context from the counts so far, float32 T×C×STATES, for use as a prior.
+
+        A state seen n times gets (n₁ + b·p) / (n + b), where p is the P(1) of its coarse context
+        (previous iteration, previous channel, above) and b = ``BACKOFF_STRENGTH``, so rare states
+        borrow from similar ones instead of falling back to ½.
+        """
+        digits = np.arange(STATES)[:, None] // 3 ** np.arange(len(CONTEXT) - 1, -1, -1) % 3  # STATES×len(CONTEXT)
+        coarse = sum(digits[:, CONTEXT.index(key)] * 3**k for k, key in enumerate(((0, 0, 1), (0, 1, 0), (1, 0, 0))))
+        coarse_ones = np.zeros(self.ones.shape[:2] + (27,))
+        coarse_total = np.zeros(self.ones.shape[:2] + (27,))
+        for state in range(STATES):
+            coarse_ones[:, :, coarse[state]] += self.ones[:, :, state]
+            coarse_total[:, :, coarse[state]] += self.total[:, :, state]
+        backoff = (coarse_ones / coarse_total)[:, :, coarse]
+        return ((self.ones + BACKOFF_STRENGTH * backoff) / (self.total + BACKOFF_STRENGTH)).astype(np.float32)
 
 
 def encode_bits(codes: np.ndarray, prior: np.ndarray | None = None) -> bytes:

@@ -10,12 +10,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from codecbench.entropy import STATES
 from codecbench.learned import Header
 from codecbench.training import save_weights
 from codecbench_codecs.conv_lstm import ConvLstmCodec
 from codecbench_codecs.conv_lstm.model import Binarizer, ConvLstmCell, ConvLstmConfig, ConvLstmNet
 
 TINY = ConvLstmConfig((8, 8, 8, 8), (8, 8, 8, 8), 32)
+TINY_ADDITIVE = ConvLstmConfig((8, 8, 8, 8), (8, 8, 8, 8), 32, "additive", residual_gain=True)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -58,9 +60,17 @@ def test_binarizer_is_unbiased_in_training_and_sign_at_inference():
     assert binarizer(x).unique().tolist() == [-1.0]
 
 
-def test_shapes_and_one_shot_loss_matches_decoding_prefixes():
+@pytest.mark.parametrize(
+    "config",
+    [TINY, TINY_ADDITIVE],
+    ids=["one_shot", "additive_gain"],
+)
+def test_shapes_and_loss_matches_decoding_prefixes(config):
     torch.manual_seed(1)
-    network = ConvLstmNet(TINY).eval()
+    network = ConvLstmNet(config).eval()
+    if config.residual_gain:
+        with torch.no_grad():
+            network.log_gain.copy_(torch.linspace(0, 3, 16))  # gains e^0 … e^3, as if trained
     x = torch.rand(2, 3, 32, 48) - 0.5
     codes = network.encode(x, 4)
     assert codes.shape == (4, 2, 32, 2, 3) and codes.dtype == torch.bool  # 32 bits per 16×16 block per iteration
@@ -71,12 +81,33 @@ def test_shapes_and_one_shot_loss_matches_decoding_prefixes():
         torch.testing.assert_close(network.loss(x, 4), expected)
 
 
-def test_sixteen_iterations_run_on_any_size(tmp_path, natural_image):
+def test_additive_reconstruction_adds_the_decoder_outputs_divided_by_the_gains():
+    torch.manual_seed(3)
+    network = ConvLstmNet(TINY_ADDITIVE).eval()
+    with torch.no_grad():
+        network.log_gain.copy_(torch.linspace(0, 1.5, 16))
+    codes = network.encode(torch.rand(1, 3, 32, 32) - 0.5, 3)
+    states: list = [None] * 4
+    with torch.no_grad():
+        outputs = [network.decoder(code.float() * 2 - 1, states) for code in codes]
+    expected = sum(out / math.exp(g) for out, g in zip(outputs, (0.0, 0.1, 0.2)))
+    torch.testing.assert_close(network.decode(codes), expected)
+
+
+def test_config_rejects_unknown_reconstruction_and_gain_without_additive():
+    with pytest.raises(ValueError, match="reconstruction"):
+        ConvLstmConfig(reconstruction="progressive")
+    with pytest.raises(ValueError, match="additive"):
+        ConvLstmConfig(residual_gain=True)
+
+
+@pytest.mark.parametrize("config", [TINY, TINY_ADDITIVE], ids=["one_shot", "additive_gain"])
+def test_sixteen_iterations_run_on_any_size(tmp_path, natural_image, config):
     torch.manual_seed(2)
     path = tmp_path / "tiny.pt"
-    save_weights(ConvLstmCodec, ConvLstmNet(TINY), TINY.to_dict(), path)
+    save_weights(ConvLstmCodec, ConvLstmNet(config), config.to_dict(), path)
     codec = ConvLstmCodec(weights=str(path))
-    assert codec.network.config == TINY  # widths are read back from the weights file
+    assert codec.network.config == config  # widths and reconstruction mode are read back from the weights file
     data, decoded = codec.round_trip(np.ascontiguousarray(natural_image[:33, :50]), 16)
     assert decoded.shape == (33, 50, 3)
     assert Header.unpack(data)[0].setting == 16
@@ -100,7 +131,7 @@ def test_shipped_weights_file(shipped):
     data = shipped.weights_path.read_bytes()
     assert len(data) < 25e6
     assert hashlib.sha256(data).hexdigest()[:12] in shipped.version()
-    assert shipped.extras["entropy_prior"].shape == (16, 32, 3, 3, 3)
+    assert shipped.extras["entropy_prior"].shape == (16, 32, STATES)
 
 
 def test_shipped_weights_on_kodak(shipped, kodak_dir):

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from codecbench.cli.train import train as train_command
+from codecbench.entropy import STATES
 from codecbench.training import TrainConfig, TrainingError, export_weights, load_checkpoint, train
 from codecbench_codecs.conv_lstm import ConvLstmCodec
 
@@ -82,7 +83,7 @@ def test_cli_trains_and_exports_loadable_weights(photo_folder, tmp_path, natural
     assert load_checkpoint(out)["step"] == 2
     codec = ConvLstmCodec(weights=str(weights))
     assert codec.network.config.encoder_widths == (8, 8, 8, 8)
-    assert codec.extras["entropy_prior"].shape == (16, 32, 3, 3, 3)
+    assert codec.extras["entropy_prior"].shape == (16, 32, STATES)
     assert codec.round_trip(np.ascontiguousarray(natural_image[:40, :40]), 2)[1].shape == (40, 40, 3)
     digest = export_weights(out, tmp_path / "again.pt", log=lambda line: None)
     assert digest[:12] in ConvLstmCodec(weights=str(tmp_path / "again.pt")).version()

@@ -16,7 +16,7 @@ from codecbench.codec import CodecError, SettingSpec
 from codecbench.learned import LearnedCodec
 
 MAX_ITERATIONS = 16
-PRIOR_CROP = 256  # pixels; side of the crops the entropy priors are measured on
+PRIOR_CROP = 512  # pixels; side of the crops the entropy priors are measured on
 
 
 class ConvLstmCodec(LearnedCodec):
@@ -47,7 +47,8 @@ class ConvLstmCodec(LearnedCodec):
     @classmethod
     def export_extras(cls, network, images: list[np.ndarray]) -> dict[str, Any]:
         """Entropy-coder priors: P(bit = 1) per context, counted on the codes of the central
-        ``PRIOR_CROP``×``PRIOR_CROP`` crop of each of ``images`` at 16 iterations (KT-smoothed)."""
+        ``PRIOR_CROP``×``PRIOR_CROP`` crop of each of ``images`` at 16 iterations (rare contexts
+        backed off to coarser ones, see ``ContextCounts.probabilities``)."""
         import torch
 
         from codecbench.entropy import ContextCounts
