@@ -11,7 +11,9 @@ Deterministic given the seed on one machine and torch build: the seed fixes the
 initial weights (``torch.manual_seed``), the crop sequence (NumPy PCG64) and
 the codec's training noise (a ``torch.Generator``). Checkpoints hold the
 network, optimiser, step, all three random states and the loss history, so a
-resumed run continues the same sequence.
+resumed run continues the same sequence. A new run may start from a weights
+file (``init_weights``, fine-tuning) instead of random weights; it takes that
+file's hyper-parameters and a fresh optimiser.
 
 Training on an evaluation set is refused unless ``force``: any registered
 dataset name (``kodak``, ``clic2020-*``, ...) and any folder holding an image
@@ -32,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from codecbench.codec import CodecError
 from codecbench.files import atomic_write
 from codecbench.images import pixel_sha256
 from codecbench.learned import WEIGHTS_FORMAT, LearnedCodec
@@ -63,6 +66,7 @@ class TrainConfig:
     stop_at: int | None = None  # stop (and save) at this step; the lr schedule still follows ``steps``
     log_every: int = 50
     force: bool = False
+    init_weights: Path | None = None  # new runs: start from this weights file (fine-tuning) instead of random weights
 
 
 def codec_class(model: str) -> type[LearnedCodec]:
@@ -160,11 +164,20 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return checkpoint
 
 
+def _read_weights(cls: type[LearnedCodec], path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """State dict (float32) and hyper-parameters of the weights file ``path`` for codec class ``cls``."""
+    try:
+        network = cls(weights=str(path)).network
+    except CodecError as exc:
+        raise TrainingError(f"initial weights: {exc}") from exc
+    hparams = torch.load(path, map_location="cpu", weights_only=True)["hparams"]
+    return {k: v.detach().clone() for k, v in network.state_dict().items()}, hparams
+
+
 def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train (or resume) up to ``config.steps`` steps; return the final checkpoint dict (also saved to ``config.out``)."""
     cls = codec_class(config.model)
-    options = {**cls.training_defaults, **config.options}
-    unknown = set(options) - set(cls.training_defaults)
+    unknown = set(config.options) - set(cls.training_defaults)
     if unknown:
         raise TrainingError(f"codec {config.model}: unknown training option(s) {sorted(unknown)} (known: {sorted(cls.training_defaults)})")
     device = torch.device(config.device)
@@ -179,10 +192,17 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         if checkpoint["model"] != config.model:
             raise TrainingError(f"checkpoint {config.out} is for model {checkpoint['model']}, not {config.model}")
         hparams = checkpoint["hparams"]
+        options = {**checkpoint["options"], **config.options}  # a resumed run keeps its options unless given
     else:
         if config.out.exists():
             raise TrainingError(f"{config.out} exists; pass --resume to continue it or choose another --out")
         hparams = {**cls.default_hparams(), **config.hparams}
+        options = {**cls.training_defaults, **config.options}
+    initial = None
+    if config.init_weights is not None:
+        if checkpoint is not None or config.hparams:
+            raise TrainingError("initial weights apply to new runs only and bring their own hyper-parameters (no --hparam)")
+        initial, hparams = _read_weights(cls, config.init_weights)
 
     images = load_training_images(config.data, config.patch, config.force)
     torch.manual_seed(config.seed)
@@ -193,6 +213,9 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
     step, wall, history = 0, 0.0, []
+    if initial is not None:
+        network.load_state_dict(initial)
+        log(f"starting from weights {config.init_weights}")
     if checkpoint is not None:
         network.load_state_dict(checkpoint["state_dict"])
         optimizer.load_state_dict(checkpoint["optimizer"])

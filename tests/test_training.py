@@ -55,7 +55,9 @@ def test_a_few_steps_reduce_the_loss(photo_folder, tmp_path):
 def test_resume_continues_the_same_run(photo_folder, tmp_path):
     straight = train(_config(photo_folder, tmp_path / "a.ckpt", 6), log=lambda line: None)
     train(_config(photo_folder, tmp_path / "b.ckpt", 6, stop_at=3), log=lambda line: None)  # an interrupted run
-    resumed = train(_config(photo_folder, tmp_path / "b.ckpt", 6), resume=True, log=lambda line: None)
+    # options not repeated: the checkpoint's (iterations=2), not the codec's default (16)
+    resumed = train(_config(photo_folder, tmp_path / "b.ckpt", 6, options={}), resume=True, log=lambda line: None)
+    assert resumed["options"] == {"iterations": 2}
     for name, tensor in straight["state_dict"].items():
         torch.testing.assert_close(resumed["state_dict"][name], tensor, rtol=0, atol=0, msg=name)
     with pytest.raises(TrainingError, match="exists"):
@@ -89,3 +91,22 @@ def test_cli_trains_and_exports_loadable_weights(photo_folder, tmp_path, natural
     assert digest[:12] in ConvLstmCodec(weights=str(tmp_path / "again.pt")).version()
     bad = CliRunner().invoke(train_command, args[:7] + ["--hparam", "widths"])
     assert bad.exit_code != 0 and "KEY=VALUE" in bad.output
+
+
+def test_fine_tuning_starts_from_a_weights_file(photo_folder, tmp_path):
+    base = train(_config(photo_folder, tmp_path / "base.ckpt", 3), log=lambda line: None)
+    weights = tmp_path / "base.pt"
+    export_weights(tmp_path / "base.ckpt", weights, log=lambda line: None)
+    shipped = ConvLstmCodec(weights=str(weights)).network.state_dict()  # fp16-rounded, as shipped
+    # hparams come from the weights file, not the (different) defaults; zero steps = the initial state
+    tuned = train(_config(photo_folder, tmp_path / "tuned.ckpt", 0, hparams={}, init_weights=weights), log=lambda line: None)
+    assert tuned["hparams"] == base["hparams"]
+    for name, tensor in shipped.items():
+        torch.testing.assert_close(tuned["state_dict"][name], tensor, rtol=0, atol=0, msg=name)
+    moved = train(_config(photo_folder, tmp_path / "moved.ckpt", 2, hparams={}, init_weights=weights), log=lambda line: None)
+    assert any(not torch.equal(moved["state_dict"][name], tensor) for name, tensor in shipped.items())
+    with pytest.raises(TrainingError, match="no --hparam"):
+        train(_config(photo_folder, tmp_path / "h.ckpt", 1, init_weights=weights), log=lambda line: None)
+    (tmp_path / "junk.pt").write_bytes(b"not weights")
+    with pytest.raises(TrainingError, match="junk.pt"):
+        train(_config(photo_folder, tmp_path / "j.ckpt", 1, hparams={}, init_weights=tmp_path / "junk.pt"), log=lambda line: None)

@@ -34,13 +34,15 @@ def _key_values(pairs: tuple[str, ...], what: str) -> dict:
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch CPU threads (default: torch's choice).")
 @click.option("--hparam", "hparams", multiple=True, help="Network hyper-parameter KEY=JSON, e.g. encoder_widths=[64,256,512,512] (new runs only).")
-@click.option("--option", "options", multiple=True, help="Codec training option KEY=JSON, e.g. iterations=16.")
+@click.option("--option", "options", multiple=True, help="Codec training option KEY=JSON, e.g. iterations=16 (a resumed run keeps its checkpoint's unless given).")
+@click.option("--init", "init_weights", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="New runs: start from this weights file (fine-tune) instead of random weights.")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint at --out.")
 @click.option("--force", is_flag=True, help="Allow training on a registered evaluation dataset (e.g. kodak).")
 @click.option("--stop-at", type=click.IntRange(min=1), default=None, help="Stop (and save) at this step; the lr schedule still follows --steps.")
 @click.option("--checkpoint-minutes", type=float, default=5.0, show_default=True, help="Minutes between checkpoint saves.")
 @click.option("--export-weights", type=click.Path(path_type=Path), default=None, help="After training, write the shipped fp16 weights file here.")
-def train(model, data, out, steps, patch, batch, lr, clip, seed, device, threads, hparams, options, resume, force, stop_at, checkpoint_minutes, export_weights):
+def train(model, data, out, steps, patch, batch, lr, clip, seed, device, threads, hparams, options, init_weights, resume, force, stop_at, checkpoint_minutes, export_weights):
     """Train learned codec MODEL on random crops of --data; with --export-weights, also write its weights file.
 
     Example: codecbench train conv_lstm --data photos/ --steps 5000 --out run.ckpt --export-weights codecs/conv_lstm/conv_lstm.pt
@@ -56,7 +58,7 @@ def train(model, data, out, steps, patch, batch, lr, clip, seed, device, threads
     config = TrainConfig(
         model=model, data=data, out=out, steps=steps, patch=patch, batch=batch, lr=lr, clip=clip, seed=seed, device=device,
         hparams=_key_values(hparams, "--hparam"), options=_key_values(options, "--option"),
-        checkpoint_seconds=checkpoint_minutes * 60, stop_at=stop_at, force=force,
+        checkpoint_seconds=checkpoint_minutes * 60, stop_at=stop_at, force=force, init_weights=init_weights,
     )
     def log(line: str) -> None:
         click.echo(line)
