@@ -99,12 +99,8 @@ class ContextCounts:
         """
         digits = np.arange(STATES)[:, None] // 3 ** np.arange(len(CONTEXT) - 1, -1, -1) % 3  # STATES×len(CONTEXT)
         coarse = sum(digits[:, CONTEXT.index(key)] * 3**k for k, key in enumerate(((0, 0, 1), (0, 1, 0), (1, 0, 0))))
-        coarse_ones = np.zeros(self.ones.shape[:2] + (27,))
-        coarse_total = np.zeros(self.ones.shape[:2] + (27,))
-        for state in range(STATES):
-            coarse_ones[:, :, coarse[state]] += self.ones[:, :, state]
-            coarse_total[:, :, coarse[state]] += self.total[:, :, state]
-        backoff = (coarse_ones / coarse_total)[:, :, coarse]
+        members = np.eye(27)[coarse]  # STATES×27: which coarse state each state belongs to
+        backoff = ((self.ones @ members) / (self.total @ members))[:, :, coarse]
         return ((self.ones + BACKOFF_STRENGTH * backoff) / (self.total + BACKOFF_STRENGTH)).astype(np.float32)
 
 

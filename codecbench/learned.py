@@ -127,6 +127,7 @@ class LearnedCodec(Codec):
         self.weights_path = Path(options["weights"]) if "weights" in options else self.default_weights_path()
         self._network = None
         self._extras: dict[str, Any] = {}
+        self._hparams: dict[str, Any] = {}
         self._weights_sha256: str | None = None
 
     # --- class hooks -------------------------------------------------------------------------
@@ -205,13 +206,19 @@ class LearnedCodec(Codec):
     def network(self):
         """The network in eval mode on ``device``, float32, loaded on first use."""
         if self._network is None:
-            self._network, self._extras = self._load()
+            self._network, self._extras, self._hparams = self._load()
         return self._network
 
     @property
     def extras(self) -> dict[str, Any]:
         self.network  # noqa: B018 - loads the weights file
         return self._extras
+
+    @property
+    def hparams(self) -> dict[str, Any]:
+        """The network's hyper-parameters as stored in the weights file."""
+        self.network  # noqa: B018 - loads the weights file
+        return self._hparams
 
     def _load(self):
         import torch
@@ -231,7 +238,7 @@ class LearnedCodec(Codec):
         except (KeyError, ValueError, RuntimeError) as exc:
             raise CodecError(f"codec {self.name}: weights {self.weights_path} do not fit the network ({exc})") from exc
         self._weights_sha256 = digest
-        return network.eval().to(self.device), weights.get("extras", {})
+        return network.eval().to(self.device), weights.get("extras", {}), weights["hparams"]
 
     # --- Codec interface ---------------------------------------------------------------------
     def _set_threads(self) -> None:

@@ -166,12 +166,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
 
 def _read_weights(cls: type[LearnedCodec], path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """State dict (float32) and hyper-parameters of the weights file ``path`` for codec class ``cls``."""
+    codec = cls(weights=str(path))
     try:
-        network = cls(weights=str(path)).network
+        network = codec.network
     except CodecError as exc:
         raise TrainingError(f"initial weights: {exc}") from exc
-    hparams = torch.load(path, map_location="cpu", weights_only=True)["hparams"]
-    return {k: v.detach().clone() for k, v in network.state_dict().items()}, hparams
+    return {k: v.detach().clone() for k, v in network.state_dict().items()}, codec.hparams
 
 
 def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
