@@ -36,19 +36,21 @@ def _config(folder, out, steps, **overrides) -> TrainConfig:
     return TrainConfig(**values)
 
 
-def test_a_few_steps_reduce_the_loss(photo_folder, tmp_path):
-    config = _config(photo_folder, tmp_path / "run.ckpt", 40)
+@pytest.mark.parametrize("ms_ssim_weight", [0.0, 0.84])
+def test_a_few_steps_reduce_the_loss(photo_folder, tmp_path, ms_ssim_weight):
+    steps = 40 if ms_ssim_weight == 0 else 80
+    config = _config(photo_folder, tmp_path / "run.ckpt", steps, options={"iterations": 2, "ms_ssim_weight": ms_ssim_weight})
     crops = np.stack([np.asarray(Image.open(path))[16:48, 16:48] for path in sorted(photo_folder.iterdir())])
     batch = ConvLstmCodec.image_to_tensor(crops)
     torch.manual_seed(config.seed)  # the same initial weights as the run
     network = ConvLstmCodec.build_network(TINY).eval()  # eval: deterministic binarizer, so losses compare exactly
     with torch.no_grad():
-        before = network.loss(batch, 2).item()
+        before = network.loss(batch, 2, ms_ssim_weight=ms_ssim_weight).item()
     checkpoint = train(config, log=lambda line: None)
     network.load_state_dict(checkpoint["state_dict"])
     with torch.no_grad():
-        after = network.loss(batch, 2).item()
-    assert len(checkpoint["history"]) == 40 and checkpoint["step"] == 40
+        after = network.loss(batch, 2, ms_ssim_weight=ms_ssim_weight).item()
+    assert len(checkpoint["history"]) == steps and checkpoint["step"] == steps
     assert after < 0.93 * before  # eval-mode loss on a fixed batch: no noise, so any clear drop is learning
 
 
@@ -57,7 +59,7 @@ def test_resume_continues_the_same_run(photo_folder, tmp_path):
     train(_config(photo_folder, tmp_path / "b.ckpt", 6, stop_at=3), log=lambda line: None)  # an interrupted run
     # options not repeated: the checkpoint's (iterations=2), not the codec's default (16)
     resumed = train(_config(photo_folder, tmp_path / "b.ckpt", 6, options={}), resume=True, log=lambda line: None)
-    assert resumed["options"] == {"iterations": 2}
+    assert resumed["options"] == straight["options"] and resumed["options"]["iterations"] == 2
     for name, tensor in straight["state_dict"].items():
         torch.testing.assert_close(resumed["state_dict"][name], tensor, rtol=0, atol=0, msg=name)
     with pytest.raises(TrainingError, match="exists"):

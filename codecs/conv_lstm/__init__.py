@@ -26,7 +26,7 @@ class ConvLstmCodec(LearnedCodec):
     model_id = "conv_lstm"
     weights_name = "conv_lstm.pt"
     pad_multiple = 16
-    training_defaults: ClassVar[dict[str, Any]] = {"iterations": 16}
+    training_defaults: ClassVar[dict[str, Any]] = {"iterations": 16, "ms_ssim_weight": 0.0}
 
     @classmethod
     def default_hparams(cls) -> dict[str, Any]:
@@ -41,8 +41,8 @@ class ConvLstmCodec(LearnedCodec):
         return ConvLstmNet(ConvLstmConfig.from_dict(hparams))
 
     @classmethod
-    def training_loss(cls, network, batch, generator, iterations: int = 16):
-        return network.loss(batch, int(iterations), generator)
+    def training_loss(cls, network, batch, generator, iterations: int = 16, ms_ssim_weight: float = 0.0):
+        return network.loss(batch, int(iterations), generator, float(ms_ssim_weight))
 
     @classmethod
     def export_extras(cls, network, images: list[np.ndarray]) -> dict[str, Any]:

@@ -165,8 +165,16 @@ class ConvLstmNet(nn.Module):
         scaled = output / self._gain(t)
         return scaled if previous is None else previous + scaled
 
-    def loss(self, x: torch.Tensor, iterations: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Training loss: mean over iterations t of mean |x - x̂_t| (L1, units of [-0.5, 0.5] pixels)."""
+    def loss(
+        self, x: torch.Tensor, iterations: int, generator: torch.Generator | None = None, ms_ssim_weight: float = 0.0
+    ) -> torch.Tensor:
+        """Training loss: mean over iterations t of α·(1 − MS-SSIM(x, x̂_t)) + (1 − α)·mean |x − x̂_t|.
+
+        α = ``ms_ssim_weight`` (0: the paper's L1 loss; Zhao et al. 2017 mix with α = 0.84). L1 is in
+        units of the [0, 1] pixel range; MS-SSIM is ``codecbench.losses.ms_ssim`` with data range 1.
+        """
+        from codecbench.losses import ms_ssim
+
         enc_states: list = [None] * 3
         dec_states: list = [None] * 4
         residual, reconstruction = x, None
@@ -175,7 +183,9 @@ class ConvLstmNet(nn.Module):
             code = self.binarizer(self.encoder(residual * self._gain(t), enc_states), generator)
             reconstruction = self._reconstruct(reconstruction, self.decoder(code, dec_states), t)
             residual = x - reconstruction
-            total = total + residual.abs().mean()
+            total = total + (1 - ms_ssim_weight) * residual.abs().mean()
+            if ms_ssim_weight:
+                total = total + ms_ssim_weight * (1 - ms_ssim(x + 0.5, reconstruction + 0.5).mean())
         return total / iterations
 
     @torch.inference_mode()
