@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from codecbench.losses import ms_ssim
+
 STRIDE = 16  # total down-sampling of the encoder (four stride-2 stages)
 MAX_ITERATIONS = 16
 
@@ -173,8 +175,6 @@ class ConvLstmNet(nn.Module):
         α = ``ms_ssim_weight`` (0: the paper's L1 loss; Zhao et al. 2017 mix with α = 0.84). L1 is in
         units of the [0, 1] pixel range; MS-SSIM is ``codecbench.losses.ms_ssim`` with data range 1.
         """
-        from codecbench.losses import ms_ssim
-
         enc_states: list = [None] * 3
         dec_states: list = [None] * 4
         residual, reconstruction = x, None
