@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 from codecbench import registry
-from codecbench.codec import Codec, CodecUnavailable
+from codecbench.codec import Codec
+from codecbench.errors import CodecUnavailable
 from codecbench.runner import bits_per_pixel
 
 CODEC_NAMES = registry.codec_names()

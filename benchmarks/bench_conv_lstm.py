@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from codecbench.images import load_rgb
+from codecbench.data.images import load_rgb
 from codecbench_codecs.conv_lstm import ConvLstmCodec
 
 DECODE_BUDGET_S = 10.0

@@ -23,6 +23,7 @@ from pytorch_msssim import ms_ssim as pytorch_ms_ssim
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from codecbench import metrics
+from codecbench.metrics import perceptual
 
 USUAL_SET = ["psnr_rgb", "psnr_y", "ssim", "ms_ssim"]
 
@@ -56,8 +57,8 @@ def test_lpips(benchmark, pair) -> None:
     shared = os.environ.get("CODECBENCH_SHARED")
     weights = Path(shared, "weights", "lpips", "alexnet_features.pth") if shared else None
     if weights is not None and weights.is_file():
-        metrics.set_lpips_weights(weights)
-    status = metrics.lpips_availability()
+        perceptual.set_lpips_weights(weights)
+    status = perceptual.lpips_availability()
     if not status.ok:
         pytest.skip(f"lpips unavailable: {status.reason}")
     source, reference, distorted = pair

@@ -44,7 +44,8 @@ import pytest
 
 from codecbench import metrics, registry
 from codecbench.codec import Codec
-from codecbench.datasets import Dataset, resolve_dataset
+from codecbench.data.datasets import resolve_dataset
+from codecbench.data.items import Dataset
 from codecbench.runner import run_sweep
 from codecbench.store import ResultsStore
 

@@ -43,7 +43,7 @@ def kodak_dir_or_none() -> Path | None:
 def kodak_sized_image(kodak_dir_or_none: Path | None) -> tuple[str, np.ndarray]:
     """(source name, 512×768×3 uint8 RGB image): kodim01 when shared data is set, else the scikit-image
     astronaut (512×512) tiled side by side and cropped to 768 columns."""
-    from codecbench.images import load_rgb
+    from codecbench.data.images import load_rgb
 
     if kodak_dir_or_none is not None:
         return "kodim01", load_rgb(kodak_dir_or_none / "kodim01.png")

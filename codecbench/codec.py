@@ -20,13 +20,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-
-class CodecError(RuntimeError):
-    """A codec failed to encode or decode (bad input, library or program error)."""
-
-
-class CodecUnavailable(CodecError):
-    """The codec cannot run on this machine; the message says why and how to fix it."""
+from codecbench.errors import CodecError, check_rgb
+from codecbench.plugins import Availability
 
 
 @dataclass(frozen=True)
@@ -72,14 +67,6 @@ class SettingSpec:
 
 def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
-@dataclass(frozen=True)
-class Availability:
-    """Whether a codec can run here; ``reason`` says why not (and what to do)."""
-
-    ok: bool
-    reason: str = ""
 
 
 class Codec(ABC):
@@ -133,18 +120,10 @@ class Codec(ABC):
         """Encode then decode; checks the decoded shape and dtype."""
         data = self.encode(image, setting)
         decoded = self.decode(data)
-        check_rgb(decoded, f"{self.name} decoded image")
+        check_rgb(decoded, f"{self.name} decoded image", CodecError)
         if decoded.shape != image.shape:
             raise CodecError(f"{self.name}: decoded shape {decoded.shape} != input shape {image.shape}")
         return data, decoded
-
-
-def check_rgb(image: np.ndarray, what: str = "image") -> None:
-    """Raise CodecError unless ``image`` is an H×W×3 uint8 array."""
-    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        shape = getattr(image, "shape", None)
-        dtype = getattr(image, "dtype", type(image).__name__)
-        raise CodecError(f"{what} must be an H×W×3 uint8 RGB array, got shape {shape} dtype {dtype}")
 
 
 @dataclass

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
-from codecbench.codec import Availability, Codec, CodecError, CodecInfo, CodecUnavailable
+from codecbench.codec import Codec, CodecInfo
+from codecbench.errors import CodecError, CodecUnavailable
+from codecbench.plugins import Availability
 
 ENTRY_POINT_GROUP = "codecbench.codecs"
 

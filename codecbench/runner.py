@@ -21,7 +21,6 @@ metrics.
 
 from __future__ import annotations
 
-import io
 import itertools
 import math
 import os
@@ -38,13 +37,12 @@ from typing import Any
 import numpy as np
 
 from codecbench import __version__
-from codecbench.codec import Codec, CodecError
-from codecbench.datasets import Dataset, ImageItem
-from codecbench.images import ImageError, pixel_sha256
+from codecbench.codec import Codec
+from codecbench.data.images import pixel_sha256
+from codecbench.data.items import Dataset, ImageItem
+from codecbench.errors import CodecbenchError, CodecError, ImageError
+from codecbench.previews import centre_crop, png_bytes, preview_png
 from codecbench.store import ResultsStore, cell_key, machine_info, new_run_id, utc_now
-
-#: Side of the square centre crop stored for visual comparison (pixels).
-CROP_SIDE = 256
 
 #: Bisection steps for continuous settings in rate-targeted search.
 MAX_SEARCH_STEPS = 24
@@ -185,20 +183,6 @@ def _search_target(codec: Codec, image: np.ndarray, target: float) -> tuple[floa
     return chosen, tried[chosen], {"target_met": True, "search_steps": len(tried)}
 
 
-def _png(array: np.ndarray) -> bytes:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()
-
-
-def centre_crop(image: np.ndarray, side: int = CROP_SIDE) -> np.ndarray:
-    height, width = image.shape[:2]
-    top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
-    return image[top : top + side, left : left + side]
-
-
 def execute_cell(cell: Cell) -> tuple[dict[str, Any], dict[str, bytes]]:
     """Run one cell: encode, decode, measure. Returns (row, crops as PNG bytes by label)."""
     from codecbench import metrics
@@ -225,7 +209,7 @@ def execute_cell(cell: Cell) -> tuple[dict[str, Any], dict[str, bytes]]:
         if cell.save_crop:
             from codecbench.store import ResultsStore
 
-            crops[ResultsStore.crop_label(cell.codec, cell.setting, cell.target_bpp)] = _png(centre_crop(decoded))
+            crops[ResultsStore.crop_label(cell.codec, cell.setting, cell.target_bpp)] = preview_png(decoded)
     except Exception as exc:  # a failing cell is recorded, never fatal
         row["error"] = _error_message(exc)
     row["finished_at"] = utc_now()
@@ -233,7 +217,7 @@ def execute_cell(cell: Cell) -> tuple[dict[str, Any], dict[str, bytes]]:
 
 
 def _error_message(exc: BaseException) -> str:
-    if isinstance(exc, (CodecError, ImageError, ValueError)):
+    if isinstance(exc, (CodecbenchError, ValueError)):
         return f"{type(exc).__name__}: {exc}"
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     location = f" (at {os.path.basename(where.filename)}:{where.lineno})" if where else ""
@@ -368,7 +352,7 @@ def run_sweep(
         store.append([dict(row, run_id=run_id) for row in plan.bad_images])
     for sha, crop in plan.preview_originals.items():
         if not store.crop_path(sha, "original").exists():
-            store.save_crop(sha, "original", _png(crop))
+            store.save_crop(sha, "original", png_bytes(crop))
 
     bar = tqdm(total=len(todo), unit="cell", disable=not progress, file=sys.stderr, dynamic_ncols=True,
                desc=f"{len(plan.cells)} cells, {summary.skipped_cells} stored")

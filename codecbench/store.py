@@ -13,6 +13,8 @@ of a whole line followed by ``fsync``, so killing a run at any moment loses at
 most the cells in flight; a partially written last line (the only damage a
 kill can do) is ignored when reading and cut off before the next append. When
 a cell appears more than once (it was recomputed), the last row wins.
+Non-finite floats (PSNR of a lossless cell) are stored as the strings
+"inf", "-inf" and "nan" (:mod:`codecbench.values`).
 
 The store only stores: it computes nothing and knows no codec or metric.
 """
@@ -20,7 +22,6 @@ The store only stores: it computes nothing and knows no codec or metric.
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import socket
@@ -31,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
+from codecbench.errors import StoreError
 from codecbench.files import atomic_write_bytes
+from codecbench.values import from_json_number, to_json_number
 
 CELLS_FILE = "cells.jsonl"
 RUNS_DIR = "runs"
@@ -68,26 +71,8 @@ def _json_default(value: Any) -> Any:
 
 
 def _encode_row(row: dict[str, Any]) -> str:
-    clean = {}
-    for key, value in row.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            value = "inf" if value > 0 else ("-inf" if value < 0 else "nan")
-        clean[key] = value
+    clean = {key: to_json_number(value) for key, value in row.items()}
     return json.dumps(clean, default=_json_default, separators=(",", ":"), sort_keys=False)
-
-
-def _decode_value(value: Any) -> Any:
-    if value == "inf":
-        return math.inf
-    if value == "-inf":
-        return -math.inf
-    if value == "nan":
-        return math.nan
-    return value
-
-
-class StoreError(RuntimeError):
-    """The results directory is missing or unreadable; the message says which file and why."""
 
 
 class ResultsStore:
@@ -175,7 +160,7 @@ class ResultsStore:
                 if number == len(lines) and not line.endswith("\n"):
                     return  # a write cut off by a kill: the cell was not finished
                 raise StoreError(f"{self.cells_path}:{number}: not a JSON row ({exc})") from exc
-            yield {key: _decode_value(value) for key, value in row.items()}
+            yield {key: from_json_number(value) for key, value in row.items()}
 
     def rows(self) -> list[dict[str, Any]]:
         """The latest row of every cell, in first-seen order, with every column present."""

@@ -21,12 +21,12 @@ import importlib
 import re
 from types import ModuleType
 
-import numpy as np
 import PIL
 from PIL import Image
 
-from codecbench.codec import Availability, Codec, SettingSpec
-from codecbench_codecs._pillow_io import decode_with_pillow, encode_with_pillow
+from codecbench.codec import SettingSpec
+from codecbench.plugins import Availability
+from codecbench_codecs._pillow_io import PillowCodec
 
 try:  # the plugin registers itself over Pillow's native AVIF support
     import pillow_avif  # noqa: F401
@@ -48,18 +48,17 @@ def _registered_avif_module() -> ModuleType | None:
     return importlib.import_module(f"{plugin_package}._avif")
 
 
-class AvifCodec(Codec):
+class AvifCodec(PillowCodec):
     """AVIF, libaom at speed 6, 4:2:0, one thread."""
 
     name = "avif"
     description = f"AVIF (libavif + aom via Pillow), 4:2:0, speed {SPEED}"
-    setting = SettingSpec(
-        name="quality",
-        low=0,
-        high=100,
-        higher_is_better=True,
-        default_sweep=(8, 15, 25, 35, 45, 55, 65, 75, 85),  # Kodak 1–8: 0.11 to 1.97 bpp
-    )
+    # Kodak 1–8: 0.11 to 1.97 bpp
+    setting = SettingSpec("quality", 0, 100, higher_is_better=True, default_sweep=(8, 15, 25, 35, 45, 55, 65, 75, 85))
+    pillow_options = {
+        "subsampling": "4:2:0", "speed": SPEED, "codec": ENCODER, "range": "full", "max_threads": THREADS
+    }
+    pillow_format = "AVIF"
 
     def version(self) -> str:
         extension = _registered_avif_module()
@@ -80,20 +79,3 @@ class AvifCodec(Codec):
                 False, f"the registered AVIF plugin ({extension.__name__}) has no aom encoder; pip install pillow-avif-plugin"
             )
         return Availability(True)
-
-    def encode(self, image: np.ndarray, setting: float | int) -> bytes:
-        quality = self.setting.validate(setting)
-        return encode_with_pillow(
-            image,
-            "AVIF",
-            self.name,
-            quality=quality,
-            subsampling="4:2:0",
-            speed=SPEED,
-            codec=ENCODER,
-            range="full",
-            max_threads=THREADS,
-        )
-
-    def decode(self, data: bytes) -> np.ndarray:
-        return decode_with_pillow(data, "AVIF", self.name)

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from codecbench.codec import Availability, Codec, CodecError, CodecUnavailable, SettingSpec, check_rgb
+from codecbench.codec import Codec, SettingSpec
+from codecbench.errors import CodecError, CodecUnavailable, check_rgb
+from codecbench.plugins import Availability
 from codecbench_codecs._pillow_io import decode_with_pillow
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -42,15 +44,9 @@ class BpgCodec(Codec):
 
     name = "bpg"
     description = "BPG (bpgenc/bpgdec, x265), 4:4:4 YCbCr, 8-bit"
-    setting = SettingSpec(
-        name="qp",
-        low=0,
-        high=51,
-        higher_is_better=False,
-        # Estimated, not measured with bpgenc: x265 4:4:4 at constant QP through libheif
-        # spans 1.97 (qp 22) to about 0.11 (qp 46) bpp on Kodak 1–8.
-        default_sweep=(22, 25, 28, 31, 34, 37, 40, 43, 46),
-    )
+    # Estimated, not measured with bpgenc: x265 4:4:4 at constant QP through libheif
+    # spans 1.97 (qp 22) to about 0.11 (qp 46) bpp on Kodak 1–8.
+    setting = SettingSpec("qp", 0, 51, higher_is_better=False, default_sweep=(22, 25, 28, 31, 34, 37, 40, 43, 46))
     option_names = ("encoder", "decoder", "timeout")
 
     def __init__(self, **options: Any) -> None:
@@ -113,7 +109,7 @@ class BpgCodec(Codec):
 
     def encode(self, image: np.ndarray, setting: float | int) -> bytes:
         qp = self.setting.validate(setting)
-        check_rgb(image, f"{self.name} input")
+        check_rgb(image, f"{self.name} input", CodecError)
         with tempfile.TemporaryDirectory(prefix="codecbench-bpg-") as tmp:
             png_path, bpg_path = Path(tmp) / "input.png", Path(tmp) / "output.bpg"
             Image.fromarray(np.ascontiguousarray(image)).save(png_path, format="PNG")

@@ -16,7 +16,9 @@ import io
 import numpy as np
 import pillow_heif
 
-from codecbench.codec import Availability, Codec, CodecError, SettingSpec, check_rgb
+from codecbench.codec import Codec, SettingSpec
+from codecbench.errors import CodecError, check_rgb
+from codecbench.plugins import Availability
 from codecbench_codecs._pillow_io import pillow_to_rgb
 
 CHROMA = 420
@@ -27,12 +29,9 @@ class HeicCodec(Codec):
 
     name = "heic"
     description = "HEIC (libheif + x265 via pillow-heif), 4:2:0"
+    # Kodak 1–8: 0.085 to 2.0 bpp
     setting = SettingSpec(
-        name="quality",
-        low=0,
-        high=100,
-        higher_is_better=True,
-        default_sweep=(10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60),  # Kodak 1–8: 0.085 to 2.0 bpp
+        "quality", 0, 100, higher_is_better=True, default_sweep=(10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60)
     )
 
     def version(self) -> str:
@@ -46,7 +45,7 @@ class HeicCodec(Codec):
 
     def encode(self, image: np.ndarray, setting: float | int) -> bytes:
         quality = self.setting.validate(setting)
-        check_rgb(image, f"{self.name} input")
+        check_rgb(image, f"{self.name} input", CodecError)
         height, width = image.shape[:2]
         buffer = io.BytesIO()
         try:

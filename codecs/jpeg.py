@@ -11,21 +11,19 @@ frame and scan headers, EOI): no EXIF, ICC profile or comment.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
-import numpy as np
 import PIL
 from PIL import features
 
-from codecbench.codec import Availability, Codec, SettingSpec
-from codecbench_codecs._pillow_io import decode_with_pillow, encode_with_pillow
+from codecbench.codec import SettingSpec
+from codecbench.plugins import Availability
+from codecbench_codecs._pillow_io import PillowCodec, pillow_built_with
 
 
 def _quality(default_sweep: tuple[int, ...]) -> SettingSpec:
     return SettingSpec(name="quality", low=1, high=100, higher_is_better=True, default_sweep=default_sweep)
 
 
-class JpegCodec(Codec):
+class JpegCodec(PillowCodec):
     """JPEG with 4:2:0 chroma subsampling (Pillow ``subsampling=2``)."""
 
     name = "jpeg"
@@ -33,7 +31,8 @@ class JpegCodec(Codec):
     # Measured on Kodak 1–8: 0.24 (q5) to 2.0 (q85) bpp. Below q5 most entries of the
     # scaled tables saturate at 255 and the rate stops falling (q1 still costs 0.18 bpp).
     setting = _quality((5, 10, 15, 20, 30, 40, 50, 60, 70, 80, 85))
-    pillow_subsampling: ClassVar[int] = 2  # Pillow's code for 4:2:0
+    pillow_options = {"subsampling": 2, "optimize": False, "progressive": False}  # 2 is Pillow's code for 4:2:0
+    pillow_format = "JPEG"
 
     def version(self) -> str:
         turbo = features.version("libjpeg_turbo")
@@ -41,24 +40,7 @@ class JpegCodec(Codec):
         return f"{library} (libjpeg API {features.version('jpg')}), Pillow {PIL.__version__}"
 
     def availability(self) -> Availability:
-        if not features.check("jpg"):
-            return Availability(False, "Pillow was built without JPEG support (libjpeg); reinstall Pillow from a wheel")
-        return Availability(True)
-
-    def encode(self, image: np.ndarray, setting: float | int) -> bytes:
-        quality = self.setting.validate(setting)
-        return encode_with_pillow(
-            image,
-            "JPEG",
-            self.name,
-            quality=quality,
-            subsampling=self.pillow_subsampling,
-            optimize=False,
-            progressive=False,
-        )
-
-    def decode(self, data: bytes) -> np.ndarray:
-        return decode_with_pillow(data, "JPEG", self.name)
+        return pillow_built_with("jpg", "JPEG support (libjpeg)")
 
 
 class Jpeg444Codec(JpegCodec):
@@ -66,5 +48,5 @@ class Jpeg444Codec(JpegCodec):
 
     name = "jpeg444"
     description = "JPEG (libjpeg-turbo via Pillow), 4:4:4, standard Huffman tables"
-    pillow_subsampling = 0
     setting = _quality((5, 10, 15, 20, 30, 40, 50, 60, 70, 80))  # Kodak 1–8: 0.33 (q5) to 2.0 (q80) bpp
+    pillow_options = {**JpegCodec.pillow_options, "subsampling": 0}

@@ -31,7 +31,9 @@ from pathlib import Path
 import glymur
 import numpy as np
 
-from codecbench.codec import Availability, Codec, CodecError, SettingSpec, check_rgb
+from codecbench.codec import Codec, SettingSpec
+from codecbench.errors import CodecError, check_rgb
+from codecbench.plugins import Availability
 
 MAX_DECOMPOSITION_LEVELS = 5  # OpenJPEG's default numres=6
 MISSING_LIBRARY = "glymur cannot find the OpenJPEG library (libopenjp2); install it, e.g. apt-get install libopenjp2-7"
@@ -47,14 +49,10 @@ class Jpeg2000Codec(Codec):
 
     name = "jpeg2000"
     description = "JPEG 2000 (OpenJPEG via glymur), 9/7 wavelet, ICT, 1 layer, J2K codestream"
+    # Kodak 1–8: 2.0 to 0.10 bpp
     setting = SettingSpec(
-        name="ratio",
-        low=2,
-        high=400,
-        higher_is_better=False,
-        default_sweep=(12, 16, 24, 32, 48, 64, 96, 128, 192, 240),  # Kodak 1–8: 2.0 to 0.10 bpp
-        integer=False,
-        unit=":1 compression",
+        "ratio", 2, 400, higher_is_better=False, default_sweep=(12, 16, 24, 32, 48, 64, 96, 128, 192, 240),
+        integer=False, unit=":1 compression",
     )
 
     def version(self) -> str:
@@ -67,7 +65,7 @@ class Jpeg2000Codec(Codec):
 
     def encode(self, image: np.ndarray, setting: float | int) -> bytes:
         ratio = self.setting.validate(setting)
-        check_rgb(image, f"{self.name} input")
+        check_rgb(image, f"{self.name} input", CodecError)
 
         height, width = image.shape[:2]
         with tempfile.TemporaryDirectory(prefix="codecbench-j2k-") as tmp:

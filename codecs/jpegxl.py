@@ -20,11 +20,10 @@ from __future__ import annotations
 import json
 from importlib import metadata
 
-import numpy as np
 import pillow_jxl  # noqa: F401  (registers the JXL plugin with Pillow)
 
-from codecbench.codec import Codec, SettingSpec
-from codecbench_codecs._pillow_io import decode_with_pillow, encode_with_pillow
+from codecbench.codec import SettingSpec
+from codecbench_codecs._pillow_io import PillowCodec
 
 EFFORT = 7
 PLUGIN_DISTRIBUTION = "pillow-jxl-plugin"
@@ -41,28 +40,16 @@ def _bundled_libjxl_version() -> str:
     return "unknown"
 
 
-class JpegXlCodec(Codec):
+class JpegXlCodec(PillowCodec):
     """JPEG XL lossy, effort 7, JPEG-style quality."""
 
     name = "jpegxl"
     description = f"JPEG XL lossy (libjxl via pillow-jxl-plugin), effort {EFFORT}"
-    setting = SettingSpec(
-        name="quality",
-        low=0,
-        high=99,
-        higher_is_better=True,
-        default_sweep=(0, 10, 20, 30, 45, 60, 75, 85, 90),  # Kodak 1–8: 0.17 (the floor, d 25) to 2.0 bpp
-    )
+    # Kodak 1–8: 0.17 (the floor, d 25) to 2.0 bpp
+    setting = SettingSpec("quality", 0, 99, higher_is_better=True, default_sweep=(0, 10, 20, 30, 45, 60, 75, 85, 90))
+    pillow_options = {"effort": EFFORT, "lossless": False, "use_container": False}
+    pillow_format = "JXL"
 
     def version(self) -> str:
         plugin = metadata.version(PLUGIN_DISTRIBUTION)
         return f"libjxl {_bundled_libjxl_version()}, {PLUGIN_DISTRIBUTION} {plugin}"
-
-    def encode(self, image: np.ndarray, setting: float | int) -> bytes:
-        quality = self.setting.validate(setting)
-        return encode_with_pillow(
-            image, "JXL", self.name, quality=quality, effort=EFFORT, lossless=False, use_container=False
-        )
-
-    def decode(self, data: bytes) -> np.ndarray:
-        return decode_with_pillow(data, "JXL", self.name)

@@ -9,40 +9,30 @@ header plus one ``VP8`` chunk (no EXIF, ICC or XMP chunks).
 
 from __future__ import annotations
 
-import numpy as np
 import PIL
 from PIL import features
 
-from codecbench.codec import Availability, Codec, SettingSpec
-from codecbench_codecs._pillow_io import decode_with_pillow, encode_with_pillow
+from codecbench.codec import SettingSpec
+from codecbench.plugins import Availability
+from codecbench_codecs._pillow_io import PillowCodec, pillow_built_with
 
 METHOD = 4  # libwebp speed/quality trade-off 0 (fast) – 6 (slow); Pillow's default
 
 
-class WebpCodec(Codec):
+class WebpCodec(PillowCodec):
     """Lossy WebP at compression method 4."""
 
     name = "webp"
     description = f"WebP lossy (libwebp via Pillow), method {METHOD}"
+    # Kodak 1–8: 0.12 to 2.1 bpp
     setting = SettingSpec(
-        name="quality",
-        low=0,
-        high=100,
-        higher_is_better=True,
-        default_sweep=(0, 5, 10, 20, 30, 45, 60, 75, 85, 90),  # Kodak 1–8: 0.12 to 2.1 bpp
+        "quality", 0, 100, higher_is_better=True, default_sweep=(0, 5, 10, 20, 30, 45, 60, 75, 85, 90)
     )
+    pillow_options = {"method": METHOD, "lossless": False}
+    pillow_format = "WEBP"
 
     def version(self) -> str:
         return f"libwebp {features.version('webp')}, Pillow {PIL.__version__}"
 
     def availability(self) -> Availability:
-        if not features.check("webp"):
-            return Availability(False, "Pillow was built without WebP support (libwebp); reinstall Pillow from a wheel")
-        return Availability(True)
-
-    def encode(self, image: np.ndarray, setting: float | int) -> bytes:
-        quality = self.setting.validate(setting)
-        return encode_with_pillow(image, "WEBP", self.name, quality=quality, method=METHOD, lossless=False)
-
-    def decode(self, data: bytes) -> np.ndarray:
-        return decode_with_pillow(data, "WEBP", self.name)
+        return pillow_built_with("webp", "WebP support (libwebp)")

@@ -10,10 +10,11 @@ import bjontegaard
 import numpy as np
 import pytest
 
-from codecbench.analysis import (
-    BD_METHODS, bd_quality, bd_rate, bootstrap_ci, compare, interpolate_at_bpp, load_reference, mean_metric,
-    rate_matched, rd_area, ReferenceError, summarise,
-)
+from codecbench.analysis.bjontegaard import BD_METHODS, bd_quality, bd_rate, bootstrap_ci, compare
+from codecbench.analysis.compressai import load_reference
+from codecbench.analysis.curves import mean_metric, summarise
+from codecbench.analysis.ratematch import interpolate_at_bpp, rate_matched, rd_area
+from codecbench.errors import ReferenceCurveError
 
 # A realistic, non-linear RD curve (PSNR rises more slowly at high rates).
 RATE = np.array([0.12, 0.25, 0.5, 0.9, 1.6, 2.8])
@@ -317,6 +318,6 @@ def test_load_reference_maps_compressai_keys(tmp_path):
 def test_bad_reference_files_are_named_with_the_reason(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)
-    with pytest.raises(ReferenceError, match=message) as error:
+    with pytest.raises(ReferenceCurveError, match=message) as error:
         load_reference(path)
     assert str(path) in str(error.value)

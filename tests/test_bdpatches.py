@@ -21,9 +21,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 import codecbench
-from codecbench.bdpatches import SET_NAMES, build_bd, histogram_entropy, luma601, luma601_hist256, resolve_bd
+from codecbench.data.bdpatches import SET_NAMES, build_bd, histogram_entropy, luma601, luma601_hist256, resolve_bd
 from codecbench.cli.datasets import datasets as datasets_cli
-from codecbench.datasets import DatasetError
+from codecbench.errors import DatasetError
 
 PATCH = 32
 HEIGHT, WIDTH = 64, 96  # 2 × 3 = 6 patches per image

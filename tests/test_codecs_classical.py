@@ -23,8 +23,9 @@ import torch
 import torchvision.io
 from PIL import Image, JpegImagePlugin
 
-from codecbench.codec import Codec, CodecError, CodecUnavailable
-from codecbench.images import load_rgb
+from codecbench.codec import Codec
+from codecbench.errors import CodecError, CodecUnavailable
+from codecbench.data.images import load_rgb
 from codecbench.registry import create, discover
 from codecbench_codecs._pillow_io import pillow_to_rgb
 from codecbench_codecs.bpg import BpgCodec

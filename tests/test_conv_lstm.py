@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from codecbench.entropy import STATES
-from codecbench.learned import Header
-from codecbench.training import save_weights
+from codecbench.learned.entropy import STATES
+from codecbench.learned.header import Header
+from codecbench.learned.weights import save_weights
 from codecbench_codecs.conv_lstm import ConvLstmCodec
 from codecbench_codecs.conv_lstm.model import Binarizer, ConvLstmCell, ConvLstmConfig, ConvLstmNet
 

@@ -26,15 +26,11 @@ import pytest
 import yaml
 from PIL import Image
 
-from codecbench.datasets import (
-    DatasetError,
-    ImageItem,
-    default_data_dir,
-    list_datasets,
-    load_registry,
-    resolve_dataset,
-)
-from codecbench.images import ImageError
+from codecbench.data.datasets import list_datasets, resolve_dataset
+from codecbench.data.folders import default_data_dir
+from codecbench.data.items import ImageItem
+from codecbench.data.registry import load_registry
+from codecbench.errors import DatasetError, ImageError
 
 
 # --- a local HTTP server ------------------------------------------------------------
@@ -299,12 +295,19 @@ def test_download_disabled_gives_the_same_error_without_requests(tiny, server):
 # --- local copies ---------------------------------------------------------------------
 
 
-def test_lossless_copy_is_accepted_without_network(tiny, server, tiny_images):
-    registry, data_dir = tiny
+def write_local_copy(data_dir: Path, images: dict[str, np.ndarray], **png_options) -> Path:
+    """Save ``images`` as PNG files in the new folder ``data_dir / "tiny"``, as a user would; return the folder."""
     folder = data_dir / "tiny"
     folder.mkdir(parents=True)
-    for name, image in tiny_images.items():
-        Image.fromarray(image).save(folder / name, compress_level=9, optimize=True)  # byte-different re-encoding
+    for name, image in images.items():
+        Image.fromarray(image).save(folder / name, **png_options)
+    return folder
+
+
+def test_lossless_copy_is_accepted_without_network(tiny, server, tiny_images):
+    registry, data_dir = tiny
+    folder = write_local_copy(data_dir, tiny_images, compress_level=9, optimize=True)  # byte-different re-encoding
+    for name in tiny_images:
         assert (folder / name).read_bytes() != server.files[f"/img/{name}"]
     dataset = resolve_dataset("tiny", data_dir, registry=registry, progress=False)
     assert len(dataset.items) == 3
@@ -313,10 +316,7 @@ def test_lossless_copy_is_accepted_without_network(tiny, server, tiny_images):
 
 def test_changed_pixel_in_local_copy_is_rejected_and_kept(tiny, server, tiny_images):
     registry, data_dir = tiny
-    folder = data_dir / "tiny"
-    folder.mkdir(parents=True)
-    for name, image in tiny_images.items():
-        Image.fromarray(image).save(folder / name)
+    folder = write_local_copy(data_dir, tiny_images)
     changed = tiny_images["c.png"].copy()
     changed[-1, -1, 2] ^= 1
     Image.fromarray(changed).save(folder / "c.png")
@@ -342,10 +342,7 @@ def test_file_changed_after_verification_is_checked_again(tiny, tiny_images):
 
 def test_wrong_size_is_named(tiny, tiny_images):
     registry, data_dir = tiny
-    folder = data_dir / "tiny"
-    folder.mkdir(parents=True)
-    for name, image in tiny_images.items():
-        Image.fromarray(image).save(folder / name)
+    folder = write_local_copy(data_dir, tiny_images)
     Image.fromarray(tiny_images["a.png"][:, :-1]).save(folder / "a.png")
     with pytest.raises(DatasetError, match=r"a\.png is 82×61 px, expected 83×61"):
         resolve_dataset("tiny", data_dir, registry=registry, download=False)
@@ -580,7 +577,7 @@ def test_malformed_registry_is_named(tmp_path, entry, reason):
 
 def test_registry_symlink_at_repository_root_is_the_packaged_registry():
     root = Path(__file__).resolve().parents[1]
-    assert (root / "datasets.yaml").resolve() == (root / "codecbench" / "datasets.yaml").resolve()
+    assert (root / "datasets.yaml").resolve() == (root / "codecbench" / "data" / "datasets.yaml").resolve()
 
 
 # --- items ------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The image loading rules of codecbench.images, one test per rule.
+"""The image loading rules of codecbench.data.images, one test per rule.
 
 References are independent of the code under test: arrays written by the test
 itself, numpy palette look-ups, hashlib over raw bytes, and hand-built PNG and
@@ -17,7 +17,8 @@ import pytest
 import tifffile
 from PIL import Image
 
-from codecbench.images import MIN_SIDE, ImageError, file_sha256, load_rgb, pixel_sha256
+from codecbench.data.images import MIN_SIDE, file_sha256, load_rgb, pixel_sha256
+from codecbench.errors import ImageError
 
 
 @pytest.fixture(scope="module")

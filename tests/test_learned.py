@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 import torch
 
-from codecbench.codec import CodecError
-from codecbench.entropy import STATES, EntropyError, decode_bits, encode_bits
-from codecbench.learned import MAGIC, Header
-from codecbench.training import save_weights
+from codecbench.errors import CodecError, EntropyError
+from codecbench.learned.entropy import STATES, decode_bits, encode_bits
+from codecbench.learned.header import MAGIC, Header
+from codecbench.learned.weights import save_weights
 from codecbench_codecs.conv_lstm import ConvLstmCodec
 
 TINY = {"encoder_widths": [8, 8, 8, 8], "decoder_widths": [8, 8, 8, 8], "bits": 32}

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from codecbench import metrics
-from codecbench.losses import ms_ssim
+from codecbench.learned.losses import ms_ssim
+from codecbench.metrics import fidelity as metrics
 
 
 def _tensor(image: np.ndarray) -> torch.Tensor:

@@ -13,7 +13,8 @@ from pytorch_msssim.ssim import _ssim as reference_ssim_and_cs
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from codecbench import metrics
-from codecbench.images import load_rgb
+from codecbench.metrics import fidelity, perceptual
+from codecbench.data.images import load_rgb
 
 #: The contract: SSIM and MS-SSIM equal the float64 references to this (measured ≤ 1e-7).
 TOLERANCE = 1e-6
@@ -37,7 +38,7 @@ def as_batch(image: np.ndarray) -> torch.Tensor:
 
 def float64_window() -> torch.Tensor:
     """The exact Gaussian, shaped as pytorch-msssim's ``win`` (its default window is float32, summing to 1 − 3e-8)."""
-    return torch.from_numpy(metrics.GAUSSIAN_WINDOW).view(1, 1, 11).repeat(3, 1, 1, 1)
+    return torch.from_numpy(fidelity.GAUSSIAN_WINDOW).view(1, 1, 11).repeat(3, 1, 1, 1)
 
 
 def torch_ms_ssim(a: np.ndarray, b: np.ndarray, exact_window: bool = True) -> float:
@@ -148,14 +149,14 @@ def test_ms_ssim_db():
 
 def test_small_images_use_fewer_renormalised_scales(natural_image):
     # smallest scale ≥ 11 px, sides halved rounding up (odd sides are padded)
-    assert metrics.ms_ssim_scales(161, 400) == 5  # 161 → 81 → 41 → 21 → 11
-    assert metrics.ms_ssim_scales(400, 160) == 4  # 160 → 80 → 40 → 20 (→ 10); pytorch-msssim refuses ≤ 160 px
-    assert metrics.ms_ssim_scales(32, 32) == 2
-    assert metrics.ms_ssim_scales(21, 500) == 2  # 21 → 11
-    assert metrics.ms_ssim_scales(20, 500) == 1  # 20 → 10
-    assert metrics.ms_ssim_scales(10, 500) == 0
-    assert metrics.ms_ssim_weights(5) == pytest.approx(metrics.MS_SSIM_WEIGHTS)  # as published, sum 1.0001
-    assert metrics.ms_ssim_weights(2) == pytest.approx([0.0448 / 0.3304, 0.2856 / 0.3304])
+    assert fidelity.ms_ssim_scales(161, 400) == 5  # 161 → 81 → 41 → 21 → 11
+    assert fidelity.ms_ssim_scales(400, 160) == 4  # 160 → 80 → 40 → 20 (→ 10); pytorch-msssim refuses ≤ 160 px
+    assert fidelity.ms_ssim_scales(32, 32) == 2
+    assert fidelity.ms_ssim_scales(21, 500) == 2  # 21 → 11
+    assert fidelity.ms_ssim_scales(20, 500) == 1  # 20 → 10
+    assert fidelity.ms_ssim_scales(10, 500) == 0
+    assert fidelity.ms_ssim_weights(5) == pytest.approx(fidelity.MS_SSIM_WEIGHTS)  # as published, sum 1.0001
+    assert fidelity.ms_ssim_weights(2) == pytest.approx([0.0448 / 0.3304, 0.2856 / 0.3304])
 
     # 5 scales at the 161 px boundary: pytorch-msssim itself
     a = natural_image[:161, :203]
@@ -165,7 +166,7 @@ def test_small_images_use_fewer_renormalised_scales(natural_image):
     for shape, scales in (((160, 203), 4), ((37, 45), 2)):
         a = natural_image[100:100 + shape[0], 150:150 + shape[1]]
         b = jpeg(a, 25)
-        weights = np.array(metrics.MS_SSIM_WEIGHTS[:scales]) / sum(metrics.MS_SSIM_WEIGHTS[:scales])
+        weights = np.array(fidelity.MS_SSIM_WEIGHTS[:scales]) / sum(fidelity.MS_SSIM_WEIGHTS[:scales])
         assert metrics.ms_ssim(a, b) == pytest.approx(assembled_ms_ssim(a, b, weights), abs=TOLERANCE)
     # 1 scale: SSIM (clamped at 0)
     a = natural_image[200:220, 300:333]
@@ -227,18 +228,18 @@ def test_metric_specs():
 @pytest.fixture
 def no_lpips_weights(tmp_path, monkeypatch):
     """No explicit weights, no environment variable, and an empty torch hub folder."""
-    monkeypatch.delenv(metrics.LPIPS_WEIGHTS_ENV, raising=False)
-    metrics.set_lpips_weights(None)
+    monkeypatch.delenv(perceptual.LPIPS_WEIGHTS_ENV, raising=False)
+    perceptual.set_lpips_weights(None)
     previous = torch.hub.get_dir()
     torch.hub.set_dir(str(tmp_path / "hub"))
     yield tmp_path / "hub"
     torch.hub.set_dir(previous)
-    metrics.set_lpips_weights(None)
+    perceptual.set_lpips_weights(None)
 
 
 def test_lpips_matches_published_values(kodak_dir, lpips_weights, no_lpips_weights):
-    metrics.set_lpips_weights(lpips_weights)
-    assert metrics.lpips_availability().ok
+    perceptual.set_lpips_weights(lpips_weights)
+    assert perceptual.lpips_availability().ok
     original = load_rgb(kodak_dir / "kodim01.png")
     assert metrics.lpips(original, original) == 0.0
     # values from the weights' README (reference lpips package, Pillow JPEG default settings)
@@ -255,33 +256,33 @@ def test_lpips_reads_torchvisions_cached_checkpoint(kodak_dir, lpips_weights, no
     checkpoint = {f"features.{key}": value for key, value in features.items()}
     checkpoint["classifier.1.weight"] = torch.zeros(4, 4)
     (no_lpips_weights / "checkpoints").mkdir(parents=True)
-    torch.save(checkpoint, no_lpips_weights / "checkpoints" / metrics.TORCHVISION_ALEXNET_FILE)
-    assert metrics.lpips_availability().ok
+    torch.save(checkpoint, no_lpips_weights / "checkpoints" / perceptual.TORCHVISION_ALEXNET_FILE)
+    assert perceptual.lpips_availability().ok
     original = load_rgb(kodak_dir / "kodim01.png")
     assert metrics.lpips(original, jpeg(original, 10)) == pytest.approx(0.2438, abs=5e-4)
 
 
 def test_lpips_without_weights_says_why(tmp_path, no_lpips_weights, monkeypatch):
-    status = metrics.lpips_availability()
+    status = perceptual.lpips_availability()
     assert not status.ok
-    assert "never downloads" in status.reason and metrics.LPIPS_WEIGHTS_ENV in status.reason
+    assert "never downloads" in status.reason and perceptual.LPIPS_WEIGHTS_ENV in status.reason
     assert str(no_lpips_weights / "checkpoints") in status.reason
     image = np.zeros((16, 16, 3), np.uint8)
     with pytest.raises(RuntimeError, match="lpips unavailable: no AlexNet backbone weights"):
         metrics.lpips(image, image)
     assert metrics.compute(image, image, ["psnr_rgb", "ssim"]) == {"psnr_rgb": math.inf, "ssim": 1.0}
 
-    monkeypatch.setenv(metrics.LPIPS_WEIGHTS_ENV, str(tmp_path / "missing.pth"))
-    assert "missing.pth does not exist" in metrics.lpips_availability().reason
+    monkeypatch.setenv(perceptual.LPIPS_WEIGHTS_ENV, str(tmp_path / "missing.pth"))
+    assert "missing.pth does not exist" in perceptual.lpips_availability().reason
 
     wrong = tmp_path / "wrong.pth"
     torch.save({"conv.weight": torch.zeros(2, 2)}, wrong)
-    metrics.set_lpips_weights(wrong)  # overrides the environment
-    assert metrics.lpips_availability().ok  # the file exists; its contents are checked when loading
+    perceptual.set_lpips_weights(wrong)  # overrides the environment
+    assert perceptual.lpips_availability().ok  # the file exists; its contents are checked when loading
     with pytest.raises(RuntimeError, match="wrong.pth: not an AlexNet features state dict"):
         metrics.lpips(image, image)
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
-    metrics.set_lpips_weights(garbage)
+    perceptual.set_lpips_weights(garbage)
     with pytest.raises(RuntimeError, match="garbage.pth: cannot be read as a PyTorch state dict"):
         metrics.lpips(image, image)

@@ -21,12 +21,13 @@ import bjontegaard
 import pytest
 from click.testing import CliRunner
 
-from codecbench.cli.check import baseline as baseline_command
+from codecbench.cli.baseline import baseline as baseline_command
 from codecbench.cli.check import check as check_command
-from codecbench.regression import compare, dumps_baseline, load_baseline, make_baseline
+from codecbench.regression.baseline import dumps_baseline, load_baseline, make_baseline, setting_key
+from codecbench.regression.check import compare
 from codecbench.store import ResultsStore
 
-# name, width, height, pixel SHA-256 (codecbench/datasets.yaml), PSNR offset (dB), MS-SSIM offset (dB), size factor
+# name, width, height, pixel SHA-256 (codecbench/data/datasets.yaml), PSNR offset (dB), MS-SSIM offset (dB), size factor
 IMAGES = (
     ("astronaut.png", 512, 512, "a8c429c18afa7b0fd5673e598d73a21225d94c864a71bbb3885126fdecb41071", 32.0, 18.4, 1.0),
     ("chelsea.png", 451, 300, "416b729128bfb2c3d1eb69bf9b1734a796293abc17939267b2dc94f8a5784031", 34.0, 19.1, 0.8),
@@ -397,7 +398,7 @@ def test_codecs_and_dataset_options_restrict_the_check(tmp_path, baseline_file):
 def test_a_real_sweep_reproduces_its_baseline_exactly(tmp_path):
     """Two real jpeg/webp sweeps of the sample images: the second matches the first's baseline bit for bit."""
     from codecbench import registry
-    from codecbench.datasets import resolve_dataset
+    from codecbench.data.datasets import resolve_dataset
     from codecbench.runner import run_sweep
 
     def sweep(folder: Path) -> Path:
@@ -428,3 +429,36 @@ def test_with_fewer_than_4_settings_the_drift_still_catches_a_regression():
     lowered = compare(frozen, rows(settings=three, psnr_shift=-0.2))
     assert lowered.exit_code == 1
     assert {(f.codec, f.check) for f in lowered.of("regression")} == {("jpeg", "psnr_rgb"), ("webp", "psnr_rgb")}
+
+
+def test_a_report_curve_and_a_baseline_curve_of_the_same_rows_are_identical():
+    """One definition of a mean RD curve: the report's (curves.summarise) is the baseline's and the check's."""
+    from codecbench.analysis.curves import summarise
+
+    checked = ("psnr_rgb", "psnr_y", "ms_ssim", "ms_ssim_db", "lpips")
+    # values at the baseline's precision, so that freezing them changes nothing
+    cells = [dict(c, **{k: float(f"{c[k]:.12g}") for k in ("bpp", *checked)}) for c in rows()]
+    (report,) = summarise(cells).values()
+    frozen = make_baseline(cells, [])
+    check = compare(frozen, cells, metrics=checked)
+    assert check.exit_code == 0, [f.message for f in check.findings]
+    for comparison in check.codecs:
+        curve = report.codecs[comparison.codec].mean
+        assert [s.setting for s in comparison.settings] == list(curve.setting) == list(SETTINGS)
+        for i, drift in enumerate(comparison.settings):
+            assert drift.bpp == (curve.bpp[i], curve.bpp[i])
+            assert drift.metrics == {m: (curve.quality[m][i], curve.quality[m][i]) for m in checked}
+            setting = frozen["datasets"]["sample"]["codecs"][comparison.codec]["settings"][setting_key(drift.setting)]
+            expected = {"bpp": curve.bpp[i], **{m: curve.quality[m][i] for m in checked}}
+            assert setting["mean"] == {name: float(f"{value:.12g}") for name, value in expected.items()}
+    # ms_ssim_db is the dB value of the mean MS-SSIM, not the mean of the per-image dB values
+    chosen = [c for c in cells if c["codec"] == "jpeg" and c["setting"] == 50.0]
+    db_of_mean = -10 * math.log10(1 - statistics.fmean(c["ms_ssim"] for c in chosen))
+    assert report.codecs["jpeg"].mean.quality["ms_ssim_db"][4] == pytest.approx(db_of_mean, abs=1e-12)
+    assert db_of_mean < statistics.fmean(c["ms_ssim_db"] for c in chosen) - 1e-3
+
+
+@pytest.mark.parametrize("name", ["sample", "kodak"])
+def test_committed_baselines_load_and_are_written_back_byte_for_byte(name):
+    path = Path(__file__).parent.parent / "results" / "baselines" / f"{name}.json"
+    assert dumps_baseline(load_baseline(path)) == path.read_text(encoding="utf-8")

@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from codecbench.analysis import to_compressai_json
+from codecbench.analysis.compressai import to_compressai_json
 from codecbench.cli.report import report as report_command
-from codecbench.report import build_report
+from codecbench.render.report import build_report
 from codecbench.store import ResultsStore
 
 #: Rate factor of each synthetic codec against jpeg: at every setting it reaches jpeg's quality

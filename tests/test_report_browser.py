@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from codecbench.report import build_report
+from codecbench.render.report import build_report
 from test_report import synthetic_store
 
 pytestmark = pytest.mark.browser

@@ -14,7 +14,7 @@ from PIL import Image
 from skimage import data
 
 from codecbench import registry
-from codecbench.datasets import resolve_dataset
+from codecbench.data.datasets import resolve_dataset
 from codecbench.metrics import psnr_rgb
 from codecbench.runner import run_sweep
 from codecbench.store import ResultsStore

@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from codecbench.store import COLUMNS, ResultsStore, StoreError, cell_key, open_existing
+from codecbench.errors import StoreError
+from codecbench.store import COLUMNS, ResultsStore, cell_key, open_existing
 
 
 def row(image="a", setting=50.0, psnr=30.0, error=None, codec="jpeg", target=None):

@@ -11,8 +11,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from codecbench.cli.train import train as train_command
-from codecbench.entropy import STATES
-from codecbench.training import TrainConfig, TrainingError, export_weights, load_checkpoint, train
+from codecbench.errors import TrainingError
+from codecbench.learned.entropy import STATES
+from codecbench.learned.training import TrainConfig, export_weights, load_checkpoint, train
 from codecbench_codecs.conv_lstm import ConvLstmCodec
 
 TINY = {"encoder_widths": [8, 8, 8, 8], "decoder_widths": [8, 8, 8, 8], "bits": 32}

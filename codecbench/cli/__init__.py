@@ -1,40 +1,38 @@
 """The ``codecbench`` command line.
 
-Subcommands live in their own modules and are imported only when used, so
-``codecbench --help`` stays fast (no torch import).
+One module per command, imported only when used, so ``codecbench --help``
+stays fast (no torch import). Every command is a :class:`codecbench.cli.options.Command`:
+a ``CodecbenchError`` becomes a one-line message and its exit code (see
+:mod:`codecbench.cli.options`).
 """
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
 from codecbench import __version__
+from codecbench.cli.options import Group
+from codecbench.plugins import load_target
 
 #: subcommand name -> "module:attribute" of its click command
 COMMANDS = {
     "run": "codecbench.cli.run:run",
-    "codecs": "codecbench.cli.run:codecs",
-    "export": "codecbench.cli.run:export",
+    "codecs": "codecbench.cli.codecs:codecs",
+    "export": "codecbench.cli.export:export",
     "datasets": "codecbench.cli.datasets:datasets",
     "report": "codecbench.cli.report:report",
-    "baseline": "codecbench.cli.check:baseline",
+    "baseline": "codecbench.cli.baseline:baseline",
     "check": "codecbench.cli.check:check",
     "train": "codecbench.cli.train:train",
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        target = COMMANDS.get(name)
-        if target is None:
-            return None
-        module, attribute = target.split(":")
-        return getattr(importlib.import_module(module), attribute)
+        return load_target(COMMANDS[name]) if name in COMMANDS else None
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,77 +1,45 @@
-"""``codecbench baseline`` and ``codecbench check``: RD-curve regression checks for CI.
+"""``codecbench check``: compare results against a baseline of RD curves, for CI.
 
 ``check`` exits 0 when nothing regressed, 1 on a regression and 2 on unusable
 input (missing or unreadable results or baseline, nothing in common, changed
 dataset checksums); the Markdown summary goes to stdout. See
-``codecbench.regression`` for what is compared and ``docs/regression.md``.
+``codecbench.regression.check`` for what is compared and ``docs/regression.md``.
 """
 
 from __future__ import annotations
 
-import math
 import sys
 
 import click
 
-from codecbench.cli.run import parse_names
-from codecbench.regression import (
-    DEFAULT_MAX_BD_RATE, DEFAULT_MAX_BPP_DRIFT, DEFAULT_MAX_DRIFT, DEFAULT_METRICS, CheckResult, RegressionInputError,
-    Tolerances, compare, format_markdown, load_baseline, make_baseline, to_junit, write_baseline,
+from codecbench.cli.options import Command, parse_key_values, parse_names
+from codecbench.errors import BaselineError, StoreError
+from codecbench.regression.baseline import load_baseline
+from codecbench.regression.check import (
+    DEFAULT_MAX_BD_RATE, DEFAULT_MAX_BPP_DRIFT, DEFAULT_MAX_DRIFT, DEFAULT_METRICS, CheckResult, Tolerances, compare,
 )
+from codecbench.render.checks import format_markdown, to_junit
 from codecbench.files import atomic_write_text
-from codecbench.store import StoreError, open_existing
+from codecbench.store import open_existing
 
-#: Exit code for input the check cannot use.
-UNUSABLE = 2
+
+def _tolerance(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError("VALUE must be a number ≥ 0")
+    return value
 
 
 def _parse_drifts(pairs: tuple[str, ...]) -> dict[str, float]:
     """The default per-metric drift tolerances, overridden by ``METRIC=VALUE`` pairs."""
-    drifts = dict(DEFAULT_MAX_DRIFT)
-    for pair in pairs:
-        metric, sep, value = pair.partition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        if not sep or not metric.strip() or not number >= 0:
-            raise click.BadParameter(f"{pair!r} must look like METRIC=VALUE with VALUE ≥ 0, e.g. psnr_rgb=0.05",
-                                     param_hint="--max-drift")
-        drifts[metric.strip()] = number
-    return drifts
+    return {**DEFAULT_MAX_DRIFT, **dict(parse_key_values(pairs, "--max-drift", "psnr_rgb=0.05", _tolerance))}
 
 
 def _drift_defaults() -> str:
     return ", ".join(f"{metric}={value:g}" for metric, value in DEFAULT_MAX_DRIFT.items())
 
 
-@click.command()
-@click.argument("results_dir", type=click.Path(file_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Baseline file to write, e.g. results/baselines/sample.json.")
-@click.option("--dataset", "dataset_list", default=None, help="Only these datasets (comma-separated).")
-@click.option("--codecs", "codec_list", default=None, help="Only these codecs (comma-separated).")
-def baseline(results_dir, output, dataset_list, codec_list):
-    """Freeze the RD curves of RESULTS_DIR into a small, diff-friendly baseline JSON for `codecbench check`."""
-    notes: list[str] = []
-    try:
-        store = open_existing(results_dir)
-        frozen = make_baseline(store.rows(), store.manifests(), datasets=parse_names(dataset_list) or None,
-                               codecs=parse_names(codec_list) or None, notes=notes)
-    except StoreError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(UNUSABLE)
-    except RegressionInputError as exc:
-        click.echo(f"error: {results_dir}: {exc}", err=True)
-        sys.exit(UNUSABLE)
-    for note in notes:
-        click.echo(f"note: {note}", err=True)
-    write_baseline(frozen, output)
-    summary = ", ".join(f"{name}: {', '.join(sorted(part['codecs']))}" for name, part in sorted(frozen["datasets"].items()))
-    click.echo(f"wrote {output} ({summary})", err=True)
-
-
-@click.command()
+@click.command(cls=Command)
 @click.argument("results_dir", type=click.Path(file_okay=False))
 @click.option("--baseline", "baseline_path", required=True, type=click.Path(dir_okay=False),
               help="Baseline JSON written by `codecbench baseline`.")
@@ -103,7 +71,7 @@ def check(results_dir, baseline_path, max_bd_rate, max_bpp_drift, drift_pairs, m
         store = open_existing(results_dir)
         result = compare(frozen, store.rows(), store.manifests(), tolerances=tolerances, metrics=metrics,
                          datasets=parse_names(dataset_list) or None, codecs=parse_names(codec_list) or None)
-    except (RegressionInputError, StoreError) as exc:
+    except (BaselineError, StoreError) as exc:
         result = CheckResult(tolerances=tolerances, metrics=(), unusable=[str(exc)])
     result.baseline_label, result.results_label = str(baseline_path), str(results_dir)
     if junit_path:

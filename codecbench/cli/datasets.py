@@ -6,12 +6,14 @@ from pathlib import Path
 
 import click
 
+from codecbench.cli.options import Group
+
 DATA_DIR_HELP = "Where datasets are looked up and cached (default: $CODECBENCH_DATA or ~/.cache/codecbench)."
 
 
 def _data_dir(ctx: click.Context) -> Path:
     """The ``--data-dir`` given to the ``datasets`` group, else the default data folder."""
-    from codecbench.datasets import default_data_dir
+    from codecbench.data.folders import default_data_dir
 
     group = ctx if ctx.command is datasets else ctx.parent
     chosen = group.params.get("data_dir") if group is not None else None
@@ -20,15 +22,15 @@ def _data_dir(ctx: click.Context) -> Path:
 
 def _bd_builds(bd_dir: Path) -> list[tuple[Path, dict]]:
     """(folder, manifest) of every BD build in ``bd_dir`` itself or one of its direct subfolders."""
-    from codecbench.bdpatches import MANIFEST_NAME, read_manifest
+    from codecbench.data.bdpatches import MANIFEST_NAME, read_manifest
 
     folders = [bd_dir] + (sorted(p for p in bd_dir.iterdir() if p.is_dir()) if bd_dir.is_dir() else [])
     return [(folder, read_manifest(folder)) for folder in folders if (folder / MANIFEST_NAME).is_file()]
 
 
 def _print_listing(data_dir: Path) -> None:
-    from codecbench.bdpatches import SET_NAMES, default_bd_dir
-    from codecbench.datasets import list_datasets
+    from codecbench.data.bdpatches import SET_NAMES, default_bd_dir
+    from codecbench.data.datasets import list_datasets
 
     click.echo(f"Data folder: {data_dir}")
     rows = list_datasets(data_dir)
@@ -59,7 +61,7 @@ def _set_line(spec: str, entry: dict) -> str:
             f"bits (mean {entry['entropy_mean']:.3f})  {entry['definition']}")
 
 
-@click.group(invoke_without_command=True)
+@click.group(cls=Group, invoke_without_command=True)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
 @click.pass_context
 def datasets(ctx: click.Context, data_dir: str | None) -> None:
@@ -89,13 +91,10 @@ def list_command(ctx: click.Context) -> None:
 def build_bd_command(ctx: click.Context, source: str, patch: int, out: str | None, seed: int,
                      max_patches: int | None, quiet: bool) -> None:
     """Cut SOURCE's images into patches and write the entropy-banded sets BD0–BD4."""
-    from codecbench.bdpatches import SET_NAMES, build_bd, default_bd_dir
+    from codecbench.data.bdpatches import SET_NAMES, build_bd, default_bd_dir
 
     out_dir = Path(out) if out else default_bd_dir(_data_dir(ctx))
-    try:
-        manifest = build_bd(source, out_dir, patch=patch, seed=seed, max_patches=max_patches, progress=not quiet)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    manifest = build_bd(source, out_dir, patch=patch, seed=seed, max_patches=max_patches, progress=not quiet)
     for skipped in manifest["skipped"]:
         click.echo(f"skipped {skipped['file']}: {skipped['reason']}", err=True)
     click.echo(f"{len(manifest['sources'])} images, {manifest['patches_total']} patches of {patch}×{patch}; "

@@ -6,18 +6,10 @@ from pathlib import Path
 
 import click
 
-
-def _numbers(text: str, option: str) -> list[float]:
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not a comma-separated list of numbers", param_hint=option) from None
-    if not values:
-        raise click.BadParameter(f"no values in {text!r}", param_hint=option)
-    return values
+from codecbench.cli.options import Command, parse_names, parse_values
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("results_dir", type=click.Path(file_okay=False))
 @click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="Report folder  [default: reports/<results dir name>]")
@@ -33,20 +25,15 @@ def _numbers(text: str, option: str) -> list[float]:
               help="Interpolation of the Bjøntegaard delta (pchip: JVET CTC; cubic: VCEG-M33).")
 def report(results_dir, output, anchor, metric_list, target_list, bpp_range, references, bd_method):
     """Write report.html and BD-rate, rate-matched and area tables (Markdown, CSV, LaTeX) for RESULTS_DIR."""
-    from codecbench.analysis import ReferenceError
-    from codecbench.report import build_report
-    from codecbench.store import StoreError
+    from codecbench.render.report import build_report
 
-    metrics = [name.strip() for name in metric_list.split(",") if name.strip()]
-    targets = _numbers(target_list, "--target-bpp")
-    span = _numbers(bpp_range, "--bpp-range")
+    metrics = parse_names(metric_list)
+    targets = parse_values(target_list, "--target-bpp")
+    span = parse_values(bpp_range, "--bpp-range")
     if len(span) != 2 or not span[1] > span[0]:
         raise click.BadParameter(f"{bpp_range!r} must be START,END with END > START", param_hint="--bpp-range")
-    try:
-        result = build_report(results_dir, output, anchor=anchor, metrics=metrics, targets=targets,
-                              bpp_range=(span[0], span[1]), references=references, bd_method=bd_method)
-    except (StoreError, ReferenceError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from None
+    result = build_report(results_dir, output, anchor=anchor, metrics=metrics, targets=targets,
+                          bpp_range=(span[0], span[1]), references=references, bd_method=bd_method)
     if result.summary_markdown:
         click.echo(result.summary_markdown)
     for name, results in result.datasets.items():

@@ -7,21 +7,22 @@ from pathlib import Path
 
 import click
 
-
-def _key_values(pairs: tuple[str, ...], what: str) -> dict:
-    values = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{pair!r}: expected KEY=VALUE", param_hint=what)
-        try:
-            values[key] = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise click.BadParameter(f"{pair!r}: VALUE must be JSON (e.g. 8, [32,64,128,128]): {exc}", param_hint=what) from exc
-    return values
+from codecbench.cli.options import Command, parse_key_values
 
 
-@click.command("train")
+def _json_value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"VALUE must be JSON (e.g. 8, [32,64,128,128]): {exc}") from None
+
+
+def _key_values(pairs: tuple[str, ...], option: str) -> dict:
+    """``KEY=JSON`` pairs as a dict."""
+    return dict(parse_key_values(pairs, option, "KEY=VALUE, e.g. iterations=8", _json_value))
+
+
+@click.command("train", cls=Command)
 @click.argument("model")
 @click.option("--data", required=True, help="Training images: a folder, or a patch set bd:SET. Evaluation sets are refused.")
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Checkpoint file (written every few minutes and at the end).")
@@ -50,8 +51,8 @@ def train(model, data, out, steps, patch, batch, lr, clip, seed, device, threads
     """
     import torch
 
-    from codecbench.training import TrainConfig, TrainingError, export_weights as export, load_checkpoint
-    from codecbench.training import train as run_training
+    from codecbench.learned.training import TrainConfig, export_weights as export, load_checkpoint
+    from codecbench.learned.training import train as run_training
 
     if threads is not None:
         torch.set_num_threads(threads)
@@ -63,15 +64,13 @@ def train(model, data, out, steps, patch, batch, lr, clip, seed, device, threads
     def log(line: str) -> None:
         click.echo(line)
 
-    try:
-        if resume and hparams:
-            raise TrainingError("--hparam applies to new runs only; a resumed run keeps its checkpoint's hyper-parameters")
-        if not (resume and load_checkpoint(out)["step"] >= min(steps, stop_at or steps)):
-            run_training(config, resume=resume, log=log)
-        if export_weights is not None:
-            export(out, export_weights, data, force=force, log=log)
-    except TrainingError as exc:
-        raise click.ClickException(str(exc)) from exc
+    if resume and hparams:
+        raise click.BadParameter("applies to new runs only; a resumed run keeps its checkpoint's hyper-parameters",
+                                 param_hint="--hparam")
+    if not (resume and load_checkpoint(out)["step"] >= min(steps, stop_at or steps)):
+        run_training(config, resume=resume, log=log)
+    if export_weights is not None:
+        export(out, export_weights, data, force=force, log=log)
 
 
 if __name__ == "__main__":

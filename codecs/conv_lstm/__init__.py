@@ -2,21 +2,20 @@
 
 Setting ``iterations`` (1–16): each iteration adds 32 bits per 16×16 block
 (0.125 bpp before entropy coding, counted on the image padded to a multiple of
-16). The bits are entropy coded by ``codecbench.entropy`` with adaptive
-context models whose priors ship in the weights file. See MODEL_CARD.md.
+16). The bits are entropy coded by ``codecbench.learned.entropy`` with adaptive
+context models whose priors ship in the weights file. Network: ``model``;
+training: ``recipe``. See MODEL_CARD.md.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import numpy as np
 
-from codecbench.codec import CodecError, SettingSpec
-from codecbench.learned import LearnedCodec
+from codecbench.codec import SettingSpec
+from codecbench.errors import CodecError, EntropyError
+from codecbench.learned.codec import LearnedCodec
 
 MAX_ITERATIONS = 16
-PRIOR_CROP = 512  # pixels; side of the crops the entropy priors are measured on
 
 
 class ConvLstmCodec(LearnedCodec):
@@ -25,50 +24,16 @@ class ConvLstmCodec(LearnedCodec):
     setting = SettingSpec("iterations", 1, MAX_ITERATIONS, True, (1, 2, 3, 4, 5, 6, 8, 10, 12, 16))
     model_id = "conv_lstm"
     weights_name = "conv_lstm.pt"
+    network_factory = "codecbench_codecs.conv_lstm.model:build_network"
+    recipe = "codecbench_codecs.conv_lstm.recipe:ConvLstmRecipe"
     pad_multiple = 16
-    training_defaults: ClassVar[dict[str, Any]] = {"iterations": 16, "ms_ssim_weight": 0.0}
-
-    @classmethod
-    def default_hparams(cls) -> dict[str, Any]:
-        from codecbench_codecs.conv_lstm.model import ConvLstmConfig
-
-        return ConvLstmConfig().to_dict()
-
-    @classmethod
-    def build_network(cls, hparams: dict[str, Any]):
-        from codecbench_codecs.conv_lstm.model import ConvLstmConfig, ConvLstmNet
-
-        return ConvLstmNet(ConvLstmConfig.from_dict(hparams))
-
-    @classmethod
-    def training_loss(cls, network, batch, generator, iterations: int = 16, ms_ssim_weight: float = 0.0):
-        return network.loss(batch, int(iterations), generator, float(ms_ssim_weight))
-
-    @classmethod
-    def export_extras(cls, network, images: list[np.ndarray]) -> dict[str, Any]:
-        """Entropy-coder priors: P(bit = 1) per context, counted on the codes of the central
-        ``PRIOR_CROP``×``PRIOR_CROP`` crop of each of ``images`` at 16 iterations (rare contexts
-        backed off to coarser ones, see ``ContextCounts.probabilities``)."""
-        import torch
-
-        from codecbench.entropy import ContextCounts
-
-        counts = ContextCounts(MAX_ITERATIONS, network.config.bits)
-        for image in images:
-            top = max(0, (image.shape[0] - PRIOR_CROP) // 2)
-            left = max(0, (image.shape[1] - PRIOR_CROP) // 2)
-            crop = image[top : top + PRIOR_CROP, left : left + PRIOR_CROP]
-            padded = np.pad(crop, ((0, -crop.shape[0] % 16), (0, -crop.shape[1] % 16), (0, 0)), mode="edge")
-            codes = network.encode(cls.image_to_tensor(padded), MAX_ITERATIONS)[:, 0]
-            counts.add(codes.numpy())
-        return {"entropy_prior": torch.from_numpy(counts.probabilities()), "entropy_prior_images": len(images)}
 
     def _prior(self) -> np.ndarray | None:
         prior = self.extras.get("entropy_prior")
         return None if prior is None else prior.double().numpy()
 
     def encode_tensor(self, x, setting: float | int) -> bytes:
-        from codecbench.entropy import encode_bits
+        from codecbench.learned.entropy import encode_bits
 
         codes = self.network.encode(x, int(setting))[:, 0]  # T×bits×h×w bool
         return encode_bits(codes.cpu().numpy(), self._prior())
@@ -76,7 +41,7 @@ class ConvLstmCodec(LearnedCodec):
     def decode_tensor(self, payload: bytes, height: int, width: int, setting: float | int):
         import torch
 
-        from codecbench.entropy import EntropyError, decode_bits
+        from codecbench.learned.entropy import decode_bits
 
         shape = (int(setting), self.network.config.bits, height // 16, width // 16)
         try:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from codecbench.losses import ms_ssim
+from codecbench.learned.losses import ms_ssim
 
 STRIDE = 16  # total down-sampling of the encoder (four stride-2 stages)
 MAX_ITERATIONS = 16
@@ -63,6 +63,11 @@ class ConvLstmConfig:
         if unknown:
             raise ValueError(f"unknown conv_lstm hyper-parameter(s): {sorted(unknown)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
+
+def build_network(hparams: dict[str, Any]) -> ConvLstmNet:
+    """An untrained network with these hyper-parameters (``ConvLstmConfig.to_dict`` form)."""
+    return ConvLstmNet(ConvLstmConfig.from_dict(hparams))
 
 
 class ConvLstmCell(nn.Module):
@@ -173,7 +178,7 @@ class ConvLstmNet(nn.Module):
         """Training loss: mean over iterations t of α·(1 − MS-SSIM(x, x̂_t)) + (1 − α)·mean |x − x̂_t|.
 
         α = ``ms_ssim_weight`` (0: the paper's L1 loss; Zhao et al. 2017 mix with α = 0.84). L1 is in
-        units of the [0, 1] pixel range; MS-SSIM is ``codecbench.losses.ms_ssim`` with data range 1.
+        units of the [0, 1] pixel range; MS-SSIM is ``codecbench.learned.losses.ms_ssim`` with data range 1.
         """
         enc_states: list = [None] * 3
         dec_states: list = [None] * 4

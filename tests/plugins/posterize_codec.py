@@ -11,7 +11,8 @@ import os
 import numpy as np
 from PIL import Image
 
-from codecbench.codec import Codec, CodecError, SettingSpec, check_rgb
+from codecbench.codec import Codec, SettingSpec
+from codecbench.errors import CodecError, check_rgb
 
 
 class PosterizeCodec(Codec):
@@ -24,7 +25,7 @@ class PosterizeCodec(Codec):
         return "posterize 1.0"
 
     def encode(self, image: np.ndarray, setting) -> bytes:
-        check_rgb(image)
+        check_rgb(image, error=CodecError)
         if str(setting) == str(self.options.get("fail_setting")):
             raise CodecError(f"refusing bits={setting} (asked to fail)")
         if str(setting) == str(self.options.get("crash_setting")):

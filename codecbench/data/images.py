@@ -29,13 +29,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from codecbench.errors import ImageError, check_rgb
+
 MIN_SIDE = 11  # the SSIM Gaussian window (σ = 1.5, 11 taps) must fit in the image
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pnm", ".pgm", ".bmp", ".tif", ".tiff", ".webp", ".gif")
-
-
-class ImageError(ValueError):
-    """An image cannot be used; the message names the file and the reason."""
 
 
 def _png_bit_depth(path: Path) -> int | None:
@@ -111,6 +109,7 @@ def to_rgb(im: Image.Image, name: str = "image") -> np.ndarray:
 
 
 def check_size(image: np.ndarray, name: str = "image") -> None:
+    """Raise ImageError unless both sides are at least ``MIN_SIDE`` pixels."""
     height, width = image.shape[:2]
     if height < MIN_SIDE or width < MIN_SIDE:
         raise ImageError(f"{name}: {width}×{height} px is smaller than the {MIN_SIDE}×{MIN_SIDE} minimum (SSIM window)")
@@ -122,8 +121,7 @@ def pixel_sha256(image: np.ndarray) -> str:
     Together with width and height this identifies an image independently of
     its file encoding: any lossless copy has the same checksum.
     """
-    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected H×W×3 uint8, got {image.shape} {image.dtype}")
+    check_rgb(image, error=ImageError)
     return hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest()
 
 

@@ -13,8 +13,9 @@ Conventions:
 - Archives (zip, tar, tar.gz/bz2/xz) are checked member by member before
   anything is written: a member whose path would resolve outside the target
   folder (absolute path, ``..``, a symlink or hardlink pointing outside) makes
-  the whole archive refused. Only regular image files are extracted, flat
-  (folder names dropped), each through ``.part`` + check + rename.
+  the whole archive refused. Only regular image files (the image-folder rule
+  of :mod:`codecbench.data.folders`, outside macOS ``__MACOSX/`` folders) are
+  extracted, flat (folder names dropped), each through ``.part`` + check + rename.
 """
 
 from __future__ import annotations
@@ -37,29 +38,15 @@ from urllib.request import Request, urlopen
 from tqdm import tqdm
 
 from codecbench import __version__
-from codecbench.images import file_sha256
+from codecbench.data.folders import is_image_name
+from codecbench.data.images import file_sha256
+from codecbench.errors import ArchiveError, ChecksumError, DownloadError
 
 USER_AGENT = f"codecbench/{__version__} (urllib)"
 CHUNK_BYTES = 1 << 16
 TIMEOUT_S = 30.0  # connect and per-read socket timeout, seconds
 
 Check = Callable[[Path], None]  # raises if the file at the path is not acceptable
-
-
-class DownloadError(RuntimeError):
-    """A transfer failed (unreachable host, HTTP error status, interrupted); names the URL and the reason."""
-
-
-class ChecksumError(RuntimeError):
-    """A downloaded file's SHA-256 differs from the expected one; names the file and both checksums."""
-
-
-class ArchiveError(RuntimeError):
-    """An archive is unreadable, not an archive, or unsafe to extract; names the archive and the member."""
-
-
-class _Interrupted(Exception):
-    """The connection ended before the announced length arrived."""
 
 
 def part_path(dest: Path) -> Path:
@@ -88,15 +75,14 @@ def fetch(
     part = part_path(dest)
     for attempt in range(1, attempts + 1):
         size_before = _size(part)
-        try:
-            _transfer(url, part, dest.name, progress, timeout)
+        interruption = _transfer(url, part, dest.name, progress, timeout)
+        if interruption is None:
             break
-        except _Interrupted as exc:
-            size_after = _size(part)
-            if size_after <= size_before or attempt == attempts:
-                raise DownloadError(
-                    f"{url}: transfer interrupted ({exc}); {size_after} bytes kept in {part}, run again to resume"
-                ) from None
+        size_after = _size(part)
+        if size_after <= size_before or attempt == attempts:
+            raise DownloadError(
+                f"{url}: transfer interrupted ({interruption}); {size_after} bytes kept in {part}, run again to resume"
+            )
     try:
         if sha256 is not None:
             actual = file_sha256(part)
@@ -116,8 +102,8 @@ def _size(path: Path) -> int:
     return path.stat().st_size if path.exists() else 0
 
 
-def _transfer(url: str, part: Path, label: str, progress: bool, timeout: float) -> None:
-    """One HTTP request appending to (or restarting) ``part``; raises _Interrupted on a short transfer."""
+def _transfer(url: str, part: Path, label: str, progress: bool, timeout: float) -> str | None:
+    """One HTTP request appending to (or restarting) ``part``; returns why a short transfer stopped, None when complete."""
     offset = _size(part)
     headers = {"User-Agent": USER_AGENT}
     if offset:
@@ -128,7 +114,7 @@ def _transfer(url: str, part: Path, label: str, progress: bool, timeout: float) 
         if exc.code == 416 and offset:  # Range not satisfiable: the .part is complete, or stale
             total = _content_range(exc.headers.get("Content-Range", ""))[2]
             if total == offset:
-                return
+                return None
             part.unlink()
             return _transfer(url, part, label, progress, timeout)
         raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from None
@@ -155,14 +141,15 @@ def _transfer(url: str, part: Path, label: str, progress: bool, timeout: float) 
                 try:
                     block = response.read(CHUNK_BYTES)
                 except (OSError, http.client.HTTPException) as exc:
-                    raise _Interrupted(f"{type(exc).__name__}: {exc}") from None
+                    return f"{type(exc).__name__}: {exc}"
                 if not block:
                     break
                 out.write(block)
                 bar.update(len(block))
     received = _size(part)
     if total is not None and received != total:
-        raise _Interrupted(f"received {received} of {total} bytes")
+        return f"received {received} of {total} bytes"
+    return None
 
 
 def _content_range(value: str) -> tuple[int | None, int | None, int | None]:
@@ -234,9 +221,9 @@ def _tar_members(archive: Path, tf: tarfile.TarFile) -> Iterator[_Member]:
             yield _Member(info.name, lambda info=info: tf.extractfile(info))
 
 
-def _is_image_member(name: str, member_dir: str | None, suffixes: tuple[str, ...]) -> bool:
+def _is_image_member(name: str, member_dir: str | None) -> bool:
     path = PurePosixPath(name.replace("\\", "/"))
-    if path.suffix.lower() not in suffixes or path.name.startswith(".") or "__MACOSX" in path.parts:
+    if not is_image_name(path.name) or "__MACOSX" in path.parts:
         return False  # not an image, or macOS resource-fork debris (._name, __MACOSX/)
     if member_dir is None:
         return True
@@ -250,13 +237,12 @@ def extract_images(
     dest: Path,
     *,
     member_dir: str | None,
-    suffixes: tuple[str, ...],
     check: Callable[[str, Path], None] | None = None,
 ) -> list[str]:
     """Extract the archive's image files flat into ``dest``; return the names written.
 
-    Image files are regular members whose suffix (lower-cased) is in
-    ``suffixes`` and, when ``member_dir`` is given, whose folder path ends with
+    Image files are regular members that are images by the image-folder rule
+    and, when ``member_dir`` is given, whose folder path ends with
     ``member_dir``. Files already in ``dest`` are left as they are.
     ``check(name, part_path)`` may reject an extracted file (its ``.part`` is then deleted).
     Raises :class:`ArchiveError` for unreadable, non-archive or unsafe archives.
@@ -272,7 +258,7 @@ def extract_images(
     try:
         with opener(archive) as handle:
             all_members = list(members(archive, handle))  # every member is checked before anything is written
-            chosen = [m for m in all_members if _is_image_member(m.name, member_dir, suffixes)]
+            chosen = [m for m in all_members if _is_image_member(m.name, member_dir)]
             names = [PurePosixPath(m.name.replace("\\", "/")).name for m in chosen]
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:

@@ -1,11 +1,12 @@
 """"BD" patch sets: image patches banded by entropy (design note ``bd_patch_sets.md``).
 
 Building (:func:`build_bd`)
-    Every image of a source folder (files whose suffix is in
-    :data:`codecbench.images.IMAGE_SUFFIXES`, case-insensitive, not recursive,
-    no hidden files, sorted by file name; other files such as READMEs are
-    ignored) is read with
-    :func:`codecbench.images.load_rgb` and cut into non-overlapping
+    Every image of a source folder (the image-folder rule of
+    :mod:`codecbench.data.folders`: suffix in
+    :data:`codecbench.data.images.IMAGE_SUFFIXES`, case-insensitive, not
+    recursive, no hidden files, sorted by file name; other files such as
+    READMEs are ignored) is read with
+    :func:`codecbench.data.images.load_rgb` and cut into non-overlapping
     ``patch``×``patch`` patches on a grid aligned with the top-left corner; the
     right and bottom remainders (width mod patch, height mod patch) are
     dropped. An image that cannot be read is reported (``UserWarning``),
@@ -70,9 +71,11 @@ import numpy as np
 from tqdm import tqdm
 
 import codecbench
+from codecbench.data.folders import default_data_dir, image_files
+from codecbench.data.images import IMAGE_SUFFIXES, file_sha256, load_rgb, pixel_sha256
+from codecbench.data.items import Dataset, ImageItem
+from codecbench.errors import DatasetError, ImageError, UsageError
 from codecbench.files import atomic_write, atomic_write_text
-from codecbench.datasets import Dataset, DatasetError, ImageItem, default_data_dir
-from codecbench.images import IMAGE_SUFFIXES, ImageError, file_sha256, load_rgb, pixel_sha256
 
 SET_NAMES = ("BD0", "BD1", "BD2", "BD3", "BD4")
 SET_DEFINITIONS = {
@@ -145,14 +148,13 @@ class _Source:
     patches: int
 
 
-def _image_files(source: Path) -> list[Path]:
+def _source_files(source: Path) -> list[Path]:
+    """The image files of a BD source folder (the image-folder rule); UsageError if there are none."""
     if not source.is_dir():
-        raise ValueError(f"BD source {source}: not a folder")
-    files = sorted(
-        p for p in source.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
-    )
+        raise UsageError(f"BD source {source}: not a folder")
+    files = image_files(source)
     if not files:
-        raise ValueError(f"BD source {source}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+        raise UsageError(f"BD source {source}: no image files ({', '.join(IMAGE_SUFFIXES)})")
     return files
 
 
@@ -187,15 +189,15 @@ def build_bd(
     """Build BD0–BD4 from the images in ``source`` into ``out`` and return the manifest (module docstring)."""
     source, out = Path(source).resolve(), Path(out)
     if patch < 1:
-        raise ValueError(f"patch size must be at least 1 pixel, got {patch}")
+        raise UsageError(f"patch size must be at least 1 pixel, got {patch}")
     if seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed}")
+        raise UsageError(f"seed must be a non-negative integer, got {seed}")
     if max_patches is not None and max_patches < 5:
-        raise ValueError(f"max_patches must be at least 5 (one patch per set), got {max_patches}")
+        raise UsageError(f"max_patches must be at least 5 (one patch per set), got {max_patches}")
     if entropy not in ENTROPY_MEASURES:
-        raise ValueError(f"unknown entropy measure {entropy!r}; known: {', '.join(ENTROPY_MEASURES)}")
+        raise UsageError(f"unknown entropy measure {entropy!r}; known: {', '.join(ENTROPY_MEASURES)}")
     measure, measure_definition = ENTROPY_MEASURES[entropy]
-    files = _image_files(source)
+    files = _source_files(source)
 
     # Pass 1: entropy of every patch; only the index is kept in memory.
     sources: list[_Source] = []
@@ -227,7 +229,7 @@ def build_bd(
         pool = pool[_draw(seed, _STREAM_SUBSAMPLE, total, max_patches)]
     n = len(pool)
     if n < 5:
-        raise ValueError(f"BD source {source}: only {n} patch(es) of {patch}×{patch} px; need at least 5 (one per set)")
+        raise UsageError(f"BD source {source}: only {n} patch(es) of {patch}×{patch} px; need at least 5 (one per set)")
 
     # Banding: rank by (entropy, source, position); pool order is (source, position).
     by_rank = np.lexsort((np.arange(n), pool["entropy"]))
@@ -255,7 +257,7 @@ def build_bd(
         for source_id, path in enumerate(tqdm(source_paths, desc="BD: copying patches", unit="image", disable=not progress)):
             image = load_rgb(path)
             if pixel_sha256(image) != sources[source_id].pixel_sha256:
-                raise RuntimeError(f"{path}: changed while the BD sets were being built; run the build again")
+                raise DatasetError(f"{path}: changed while the BD sets were being built; run the build again")
             cols = image.shape[1] // patch
             patches = cut_patches(image, patch)
             for name, index in indexes.items():

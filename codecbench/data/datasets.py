@@ -2,12 +2,13 @@
 
 A dataset spec is one of
 
-- a registered name (``codecbench/datasets.yaml``): ``sample`` (bundled with
+- a registered name (``codecbench/data/datasets.yaml``): ``sample`` (bundled with
   scikit-image), ``kodak``, ``clic2020-professional-valid``, ... A registered
   name wins over a folder of the same name (write ``./kodak`` for the folder);
-- a folder path: its image files (suffixes in ``images.IMAGE_SUFFIXES``, any
+- a folder path: its image files by the image-folder rule of
+  :mod:`codecbench.data.folders` (suffixes in ``images.IMAGE_SUFFIXES``, any
   case, no hidden files, no recursion), sorted by file name (code-point order);
-- ``bd:SET...``: a patch set, resolved by ``codecbench.bdpatches.resolve_bd``.
+- ``bd:SET...``: a patch set, resolved by ``codecbench.data.bdpatches.resolve_bd``.
 
 Registered datasets live in ``<data_dir>/<name>/`` with their image files by
 name; ``data_dir`` is the caller's option, else ``$CODECBENCH_DATA``, else
@@ -24,65 +25,20 @@ root, is never written to and is simply re-verified on each use). Datasets regis
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-import numpy as np
-import yaml
-
-from codecbench.download import ArchiveError, ChecksumError, DownloadError, extract_images, fetch
+from codecbench.data.bdpatches import SPEC_PREFIX, resolve_bd
+from codecbench.data.download import extract_images, fetch
+from codecbench.data.folders import default_data_dir, image_files
+from codecbench.data.images import IMAGE_SUFFIXES, load_rgb, pixel_sha256
+from codecbench.data.items import Dataset, ImageItem
+from codecbench.data.registry import RegisteredDataset, RegisteredImage, dataset_folder, load_registry
+from codecbench.errors import ArchiveError, ChecksumError, DatasetError, DownloadError, ImageError
 from codecbench.files import atomic_write_text
-from codecbench.images import IMAGE_SUFFIXES, ImageError, check_size, load_rgb, pixel_sha256
 
-REGISTRY_PATH = Path(__file__).with_name("datasets.yaml")
 VERIFIED_CACHE = ".verified.json"
-
-
-class DatasetError(RuntimeError):
-    """A dataset cannot be used: one message saying what is missing or wrong, where to put it, and its URL."""
-
-
-@dataclass(frozen=True)
-class ImageItem:
-    """One test image; picklable, so it can be sent to worker processes.
-
-    ``path`` is an image file (``index`` None) or a ``.npy`` array of shape
-    N×H×W×3 uint8 whose row ``index`` is the image (patch sets).
-    """
-
-    dataset: str  # the dataset spec as the user gave it
-    name: str  # stable name within the dataset
-    path: str
-    index: int | None = None
-
-    def load(self) -> np.ndarray:
-        """The image as H×W×3 uint8 RGB (``images.load_rgb`` rules); raises ImageError naming the item."""
-        if self.index is None:
-            return load_rgb(self.path)
-        label = f"{self.path} row {self.index} ({self.dataset}/{self.name})"
-        try:
-            rows = np.load(self.path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise ImageError(f"{label}: cannot be read ({type(exc).__name__}: {exc})") from exc
-        if rows.ndim != 4 or rows.shape[3] != 3 or rows.dtype != np.uint8:
-            raise ImageError(f"{label}: the array is {rows.shape} {rows.dtype}, expected N×H×W×3 uint8")
-        if not 0 <= self.index < rows.shape[0]:
-            raise ImageError(f"{label}: the array has only {rows.shape[0]} rows")
-        image = np.array(rows[self.index])  # a copy, detached from the memory map
-        check_size(image, label)
-        return image
-
-
-@dataclass
-class Dataset:
-    name: str
-    description: str
-    items: list[ImageItem]
-    checksums: dict[str, str]  # image name -> expected pixel SHA-256 (hex); {} when none are registered
 
 
 @dataclass(frozen=True)
@@ -96,145 +52,6 @@ class DatasetStatus:
     present: bool  # every image file is in ``where`` (checksums are checked on first use)
     where: Path
     note: str
-
-
-@dataclass(frozen=True)
-class RegisteredImage:
-    name: str
-    width: int
-    height: int
-    pixel_sha256: str
-    file_sha256: str | None  # of the file as published by the source; checked on download
-
-
-@dataclass(frozen=True)
-class Archive:
-    url: str
-    file_sha256: str | None
-    member_dir: str | None  # images are the image files whose folder path ends with this
-
-
-@dataclass(frozen=True)
-class RegisteredDataset:
-    """One entry of the registry YAML (its header documents the keys)."""
-
-    name: str
-    description: str
-    licence: str
-    homepage: str
-    citation: str
-    images: tuple[RegisteredImage, ...]  # empty when checksums are unknown
-    n_images: int
-    bundled: str | None  # "skimage": the files ship inside scikit-image
-    base_url: str | None  # per-image download URL = base_url + name
-    archive: Archive | None
-    offline_hint: str
-
-    @property
-    def verified(self) -> bool:
-        return bool(self.images)
-
-
-def default_data_dir() -> Path:
-    """``$CODECBENCH_DATA`` if set, else ``~/.cache/codecbench`` (a caller's option takes precedence over both)."""
-    value = os.environ.get("CODECBENCH_DATA")
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "codecbench"
-
-
-# --- registry -----------------------------------------------------------------
-
-
-def load_registry(path: Path | None = None) -> dict[str, RegisteredDataset]:
-    """Parse the dataset registry (default: the packaged ``datasets.yaml``); DatasetError on a malformed entry."""
-    path = Path(path) if path is not None else REGISTRY_PATH
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DatasetError(f"dataset registry {path} cannot be read: {exc}") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("datasets"), dict):
-        raise DatasetError(f"dataset registry {path}: expected a mapping with a 'datasets' mapping")
-    return {name: _parse_dataset(path, str(name), entry) for name, entry in document["datasets"].items()}
-
-
-def _parse_dataset(path: Path, name: str, entry: object) -> RegisteredDataset:
-    def fail(reason: str) -> DatasetError:
-        return DatasetError(f"dataset registry {path}: dataset {name!r}: {reason}")
-
-    if not isinstance(entry, dict):
-        raise fail("expected a mapping")
-    if not _is_plain_name(name):
-        raise fail("the name must be a plain folder name")
-    for key in ("description", "licence", "homepage", "citation"):
-        if not isinstance(entry.get(key), str):
-            raise fail(f"missing text field {key!r}")
-    sources = [key for key in ("bundled", "base_url", "archive") if key in entry]
-    if len(sources) != 1:
-        raise fail(f"needs exactly one of bundled, base_url, archive (has {sources or 'none'})")
-    if not isinstance(entry.get("base_url", ""), str):
-        raise fail("base_url must be a URL")
-    if entry.get("bundled", "skimage") != "skimage":
-        raise fail(f"unknown bundled source {entry['bundled']!r} (only 'skimage')")
-    archive = None
-    if "archive" in entry:
-        spec = entry["archive"]
-        if not isinstance(spec, dict) or not isinstance(spec.get("url"), str):
-            raise fail("archive needs a url")
-        if not isinstance(spec.get("member_dir", ""), str):
-            raise fail("archive member_dir must be a folder path")
-        archive = Archive(spec["url"], _sha(spec.get("file_sha256"), fail), spec.get("member_dir"))
-    if entry.get("checksums") == "unknown":
-        if "images" in entry or not isinstance(entry.get("n_images"), int) or entry["n_images"] < 1:
-            raise fail("'checksums: unknown' needs n_images and no images list")
-        if archive is None:
-            raise fail("'checksums: unknown' is supported for archives only")
-        images: tuple[RegisteredImage, ...] = ()
-        n_images = entry["n_images"]
-    else:
-        if not isinstance(entry.get("images"), list) or not entry["images"]:
-            raise fail("needs an images list (or 'checksums: unknown' with n_images)")
-        images = tuple(_parse_image(item, fail) for item in entry["images"])
-        names = [image.name for image in images]
-        if names != sorted(set(names)):
-            raise fail("image names must be unique and sorted")
-        n_images = len(images)
-    return RegisteredDataset(
-        name=name,
-        description=entry["description"],
-        licence=entry["licence"],
-        homepage=entry["homepage"],
-        citation=entry["citation"],
-        images=images,
-        n_images=n_images,
-        bundled=entry.get("bundled"),
-        base_url=entry.get("base_url"),
-        archive=archive,
-        offline_hint=entry.get("offline_hint", ""),
-    )
-
-
-def _parse_image(item: object, fail: Callable[[str], DatasetError]) -> RegisteredImage:
-    if not isinstance(item, dict) or not _is_plain_name(str(item.get("name", ""))):
-        raise fail(f"image entry {item!r} needs a plain file name")
-    for key in ("width", "height"):
-        if not isinstance(item.get(key), int) or item[key] < 1:
-            raise fail(f"image {item['name']}: {key} must be a positive integer")
-    pixel = _sha(item.get("pixel_sha256"), fail)
-    if pixel is None:
-        raise fail(f"image {item['name']}: missing pixel_sha256")
-    return RegisteredImage(item["name"], item["width"], item["height"], pixel, _sha(item.get("file_sha256"), fail))
-
-
-def _sha(value: object, fail: Callable[[str], DatasetError]) -> str | None:
-    if value is None:
-        return None
-    text = str(value).lower()
-    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
-        raise fail(f"{value!r} is not a hex SHA-256")
-    return text
-
-
-def _is_plain_name(name: str) -> bool:
-    return bool(name) and PurePosixPath(name).name == name and "\\" not in name and not name.startswith(".")
 
 
 # --- resolving ----------------------------------------------------------------
@@ -253,11 +70,7 @@ def resolve_dataset(
     ``registry`` replaces the packaged registry YAML (tests). Raises DatasetError.
     """
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    if spec.startswith("bd:"):
-        try:
-            from codecbench.bdpatches import resolve_bd
-        except ImportError as exc:
-            raise DatasetError(f"patch set {spec!r}: the patch-set module codecbench.bdpatches is not available ({exc})") from exc
+    if spec.startswith(SPEC_PREFIX):
         return resolve_bd(spec, data_dir)
     registered = load_registry(registry)
     if spec in registered:
@@ -272,30 +85,16 @@ def resolve_dataset(
 
 
 def _folder_dataset(spec: str, folder: Path) -> Dataset:
-    names = _image_files(folder)
+    names = _image_names(folder)
     if not names:
         raise DatasetError(f"folder {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
     items = [ImageItem(spec, name, str(folder / name)) for name in names]
     return Dataset(spec, f"images in folder {folder}", items, {})
 
 
-def _image_files(folder: Path) -> list[str]:
-    """Names of the image files directly in ``folder`` (no hidden files), sorted."""
-    return sorted(
-        entry.name
-        for entry in folder.iterdir()
-        if entry.is_file() and entry.suffix.lower() in IMAGE_SUFFIXES and not entry.name.startswith(".")
-    )
-
-
-def dataset_folder(dataset: RegisteredDataset, data_dir: Path) -> Path:
-    """Where a registered dataset's image files are: scikit-image's data folder, or ``<data_dir>/<name>``."""
-    if dataset.bundled == "skimage":
-        spec = importlib.util.find_spec("skimage")
-        if spec is None or spec.origin is None:
-            raise DatasetError(f"dataset {dataset.name!r} ships with scikit-image, which is not installed (pip install scikit-image)")
-        return Path(spec.origin).parent / "data"
-    return data_dir / dataset.name
+def _image_names(folder: Path) -> list[str]:
+    """Names of the image files directly in ``folder`` (the image-folder rule), sorted."""
+    return [path.name for path in image_files(folder)]
 
 
 def _resolve_registered(dataset: RegisteredDataset, data_dir: Path, download: bool, progress: bool) -> Dataset:
@@ -312,10 +111,10 @@ def _resolve_registered(dataset: RegisteredDataset, data_dir: Path, download: bo
         _verify(dataset, folder)
         names = [image.name for image in dataset.images]
     else:
-        names = _image_files(folder) if folder.is_dir() else []
+        names = _image_names(folder) if folder.is_dir() else []
         if len(names) < dataset.n_images:
             _download(dataset, folder, [], download, progress)
-            names = _image_files(folder)
+            names = _image_names(folder)
         if len(names) != dataset.n_images:
             inside = f" under {dataset.archive.member_dir!r}" if dataset.archive.member_dir else ""
             raise DatasetError(
@@ -361,7 +160,7 @@ def _download(dataset: RegisteredDataset, folder: Path, missing: list[str], down
                     _check_image(dataset.name, expected[name], part, f"{name} from {dataset.archive.url} (now deleted)")
 
             try:
-                extract_images(archive, folder, member_dir=dataset.archive.member_dir, suffixes=IMAGE_SUFFIXES, check=check)
+                extract_images(archive, folder, member_dir=dataset.archive.member_dir, check=check)
             finally:
                 archive.unlink()
                 archive.parent.rmdir()
@@ -376,7 +175,7 @@ def _missing_error(dataset: RegisteredDataset, folder: Path, missing: list[str],
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         what = f"{len(missing)} of {dataset.n_images} images missing ({shown})"
     else:
-        found = len(_image_files(folder)) if folder.is_dir() else 0
+        found = len(_image_names(folder)) if folder.is_dir() else 0
         what = f"{found} of {dataset.n_images} images found"
     if dataset.base_url is not None:
         source = f"download each from {dataset.base_url}<name> (e.g. {dataset.base_url}{dataset.images[0].name})"
@@ -485,7 +284,7 @@ def list_datasets(data_dir: Path | None = None, *, registry: Path | None = None)
         if dataset.verified:
             names = [image.name for image in dataset.images if (folder / image.name).is_file()]
         else:
-            names = _image_files(folder) if folder.is_dir() else []
+            names = _image_names(folder) if folder.is_dir() else []
         present = len(names) == dataset.n_images
         statuses.append(
             DatasetStatus(dataset.name, dataset.description, dataset.licence, dataset.n_images, present, folder,

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from codecbench.errors import EntropyError
+
 # Context bits as (iterations back, channels back, rows up); the state is Σ 3^k · (bit + 1, or 0 if none),
 # k = position in this tuple counted from the end (the block above is the least significant digit).
 CONTEXT = ((1, 0, 0), (2, 0, 0), (0, 1, 0), (0, 2, 0), (0, 3, 0), (0, 0, 1))
@@ -29,10 +31,6 @@ STATES = 3 ** len(CONTEXT)
 PRIOR_STRENGTH = 16.0  # pseudo-counts given to a context's prior P(1)
 BACKOFF_STRENGTH = 4.0  # pseudo-counts of the coarse context (t − 1, c − 1, above) when measuring a prior
 _PROBABILITY_FLOOR = 1e-4  # keeps every symbol codable
-
-
-class EntropyError(ValueError):
-    """A payload cannot be decoded into codes of the expected shape."""
 
 
 def _bernoulli():

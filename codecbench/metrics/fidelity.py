@@ -30,9 +30,6 @@ done by the report, not here.
   still ≥ 11 px (:func:`ms_ssim_scales`), with the first S weights renormalised
   to sum to 1, so that S = 1 gives max(SSIM, 0).
 - ``ms_ssim_db``: −10·log10(1 − MS-SSIM) in dB; +inf when MS-SSIM = 1.
-- ``lpips``: LPIPS v0.1 with the AlexNet backbone (Zhang et al. 2018), inputs
-  scaled to [−1, 1]; lower is better. The backbone weights are never
-  downloaded: see :func:`lpips_availability`.
 
 Numerics of SSIM and MS-SSIM: the Gaussian filtering runs in float32, as two
 band-matrix products (down the columns, then along the rows), several times
@@ -56,16 +53,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from codecbench.codec import Availability
+from codecbench.errors import MetricError, check_rgb
+from codecbench.metrics import ms_ssim_to_db
 
 PEAK = 255.0
 SSIM_SIGMA = 1.5
@@ -110,7 +105,7 @@ def _band(outputs: int) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def _ieee_float32_matmul() -> Iterator[None]:
+def ieee_float32_matmul() -> Iterator[None]:
     """Full float32 products even if the process allowed bfloat16 ones (set_float32_matmul_precision)."""
     previous = torch.get_float32_matmul_precision()
     if previous == "highest":
@@ -123,18 +118,16 @@ def _ieee_float32_matmul() -> Iterator[None]:
         torch.set_float32_matmul_precision(previous)
 
 
-def _check_pair(reference: np.ndarray, distorted: np.ndarray) -> None:
-    for what, image in (("reference", reference), ("distorted", distorted)):
-        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"{what} must be an H×W×3 uint8 RGB array, got {getattr(image, 'shape', None)} "
-                             f"{getattr(image, 'dtype', type(image).__name__)}")
+def check_pair(reference: np.ndarray, distorted: np.ndarray) -> None:
+    check_rgb(reference, "reference", MetricError)
+    check_rgb(distorted, "distorted", MetricError)
     if reference.shape != distorted.shape:
-        raise ValueError(f"shapes differ: reference {reference.shape}, distorted {distorted.shape}")
+        raise MetricError(f"shapes differ: reference {reference.shape}, distorted {distorted.shape}")
 
 
 def _require_window(shape: tuple[int, ...]) -> None:
     if min(shape[:2]) < WINDOW_SIDE:
-        raise ValueError(f"image {shape[1]}×{shape[0]} is smaller than the {WINDOW_SIDE}×{WINDOW_SIDE} SSIM window")
+        raise MetricError(f"image {shape[1]}×{shape[0]} is smaller than the {WINDOW_SIDE}×{WINDOW_SIDE} SSIM window")
 
 
 def _psnr_from_mse(mse: float) -> float:
@@ -194,7 +187,7 @@ def _ssim_terms(x: torch.Tensor, y: torch.Tensor, want_ssim: bool, want_cs: bool
         total += values[:, :, :-1].sum((0, 2, 3), dtype=torch.float64)
         total += values[:, :, -1, :last_w].sum((0, 2), dtype=torch.float64)
 
-    with _ieee_float32_matmul():
+    with ieee_float32_matmul():
         for row in range(rows):
             x_shift, y_shift = x_shifts[row], y_shifts[row]
             torch.sub(x_tiles[row], x_shift, out=xs)
@@ -261,87 +254,6 @@ def _ms_ssim_from(x: torch.Tensor, y: torch.Tensor, first_cs: np.ndarray, first_
     return float(per_channel.mean())
 
 
-def ms_ssim_to_db(value: float) -> float:
-    """−10·log10(1 − MS-SSIM) in dB, +inf for a perfect score."""
-    return math.inf if value >= 1.0 else -10.0 * math.log10(1.0 - value)
-
-
-# -- LPIPS ------------------------------------------------------------------
-
-LPIPS_WEIGHTS_ENV = "CODECBENCH_LPIPS_WEIGHTS"
-TORCHVISION_ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
-_lpips_weights_path: Path | None = None
-_lpips_cache: tuple[Path, torch.nn.Module] | None = None
-
-
-def set_lpips_weights(path: str | Path | None) -> None:
-    """Use this AlexNet ``features`` state dict as the LPIPS backbone (overrides the environment); None clears it."""
-    global _lpips_weights_path
-    _lpips_weights_path = Path(path) if path else None
-
-
-def _lpips_backbone() -> tuple[Path | None, str]:
-    """(weights file, "") or (None, why LPIPS cannot run). Order: set_lpips_weights, the environment, torchvision's cache."""
-    explicit = _lpips_weights_path
-    if explicit is None and os.environ.get(LPIPS_WEIGHTS_ENV):
-        explicit = Path(os.environ[LPIPS_WEIGHTS_ENV])
-    if explicit is not None:
-        return (explicit, "") if explicit.is_file() else (None, f"LPIPS backbone weights file {explicit} does not exist")
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_ALEXNET_FILE
-    if cached.is_file():
-        return cached, ""
-    return None, (
-        f"no AlexNet backbone weights: pass --lpips-weights FILE or set {LPIPS_WEIGHTS_ENV} "
-        f"(a state dict for torchvision.models.alexnet().features), or put torchvision's {TORCHVISION_ALEXNET_FILE} "
-        f"in {cached.parent}; codecbench never downloads them"
-    )
-
-
-def lpips_availability() -> Availability:
-    """Whether LPIPS can be computed here, and if not why (the other metrics never depend on it)."""
-    path, reason = _lpips_backbone()
-    if path is None:
-        return Availability(False, reason)
-    try:
-        import lpips  # noqa: F401
-    except ImportError as exc:
-        return Availability(False, f"the lpips package is not installed ({exc})")
-    return Availability(True)
-
-
-def _lpips_model() -> torch.nn.Module:
-    """LPIPS-alex v0.1 with the backbone from :func:`_lpips_backbone`, built once per process and weights file."""
-    global _lpips_cache
-    path, reason = _lpips_backbone()
-    if path is None:
-        raise RuntimeError(f"lpips unavailable: {reason}")
-    if _lpips_cache is not None and _lpips_cache[0] == path:
-        return _lpips_cache[1]
-    import lpips as lpips_package
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for unreadable or unsafe files
-        raise RuntimeError(f"{path}: cannot be read as a PyTorch state dict ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(state, dict):
-        raise RuntimeError(f"{path}: not an AlexNet features state dict (a {type(state).__name__})")
-    if any(key.startswith("features.") for key in state):  # torchvision's whole-AlexNet checkpoint
-        state = {key.removeprefix("features."): value for key, value in state.items() if key.startswith("features.")}
-    with warnings.catch_warnings():  # lpips passes torchvision's deprecated `pretrained=` argument
-        warnings.simplefilter("ignore", UserWarning)
-        # pnet_rand=True: torchvision builds AlexNet without fetching weights; the linear heads ship with lpips
-        model = lpips_package.LPIPS(net="alex", version="0.1", pretrained=True, pnet_rand=True, verbose=False)
-    # the backbone's features.N layers live in model.net.sliceK as module N
-    location = {index: f"slice{k}.{index}" for k in range(1, 6) for index in getattr(model.net, f"slice{k}")._modules}
-    try:
-        renamed = {f"{location[key.split('.')[0]]}.{key.split('.', 1)[1]}": value for key, value in state.items()}
-        model.net.load_state_dict(renamed, strict=True)
-    except (AttributeError, KeyError, IndexError, RuntimeError) as exc:
-        raise RuntimeError(f"{path}: not an AlexNet features state dict ({type(exc).__name__}: {exc})") from exc
-    _lpips_cache = (path, model.eval())
-    return model
-
-
 # -- the metrics --------------------------------------------------------------
 
 
@@ -349,7 +261,7 @@ class _Pair:
     """One reference/distorted pair, converted once and shared by the metrics computed on it."""
 
     def __init__(self, reference: np.ndarray, distorted: np.ndarray) -> None:
-        _check_pair(reference, distorted)
+        check_pair(reference, distorted)
         self.reference, self.distorted = reference, distorted
         # exact 8-bit values, planar 3×H×W, C-contiguous
         self.x = torch.from_numpy(np.ascontiguousarray(reference.transpose(2, 0, 1), dtype=np.float32))
@@ -391,15 +303,6 @@ class _Pair:
     def ms_ssim_db(self) -> float:
         return ms_ssim_to_db(self.ms_ssim())
 
-    def lpips(self) -> float:
-        model = _lpips_model()
-
-        def scaled(image: np.ndarray) -> torch.Tensor:  # 1×3×H×W in [−1, 1]
-            return torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)[None] / 127.5 - 1.0
-
-        with torch.no_grad(), _ieee_float32_matmul():
-            return float(model(scaled(self.reference), scaled(self.distorted)).item())
-
 
 def psnr_rgb(reference: np.ndarray, distorted: np.ndarray) -> float:
     """PSNR in dB: 10·log10(255² / MSE), MSE over all pixels and the 3 RGB channels (float64); +inf if identical."""
@@ -426,39 +329,10 @@ def ms_ssim_db(reference: np.ndarray, distorted: np.ndarray) -> float:
     return _Pair(reference, distorted).ms_ssim_db()
 
 
-def lpips(reference: np.ndarray, distorted: np.ndarray) -> float:
-    """LPIPS v0.1 AlexNet distance (lower is better), inputs scaled to [−1, 1], CPU, no gradients."""
-    return _Pair(reference, distorted).lpips()
-
-
-@dataclass(frozen=True)
-class MetricSpec:
-    """A metric: its function, direction, unit ("dB" or "" for unitless) and its convention in one line."""
-
-    name: str
-    function: Callable[[np.ndarray, np.ndarray], float]
-    higher_is_better: bool
-    unit: str
-    description: str
-
-
-METRICS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in (
-        MetricSpec("psnr_rgb", psnr_rgb, True, "dB", "PSNR, MSE over all pixels and RGB channels, peak 255"),
-        MetricSpec("psnr_y", psnr_y, True, "dB", "PSNR of BT.601 luma 0.299R+0.587G+0.114B (float, full range), peak 255"),
-        MetricSpec("ssim", ssim, True, "", "SSIM, Gaussian σ=1.5 11×11, K=0.01/0.03, range 255, valid region, mean over RGB"),
-        MetricSpec("ms_ssim", ms_ssim, True, "", "MS-SSIM, 5 scales (fewer below 161 px), mean over RGB, as pytorch-msssim"),
-        MetricSpec("ms_ssim_db", ms_ssim_db, True, "dB", "−10·log10(1 − MS-SSIM)"),
-        MetricSpec("lpips", lpips, False, "", "LPIPS v0.1 AlexNet, inputs scaled to [−1, 1]"),
-    )
-}
-
-
 def compute(reference: np.ndarray, distorted: np.ndarray, names: Sequence[str]) -> dict[str, float]:
-    """The named metrics of one pair, in the order asked; conversions and SSIM/MS-SSIM's first scale are shared."""
-    unknown = [name for name in names if name not in METRICS]
-    if unknown:
-        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+    """Several of this module's metrics of one pair (the ``batch`` of their declarations).
+
+    Conversions and SSIM/MS-SSIM's first scale are computed once and shared.
+    """
     pair = _Pair(reference, distorted)
     return {name: getattr(pair, name)() for name in names}

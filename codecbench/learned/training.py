@@ -1,29 +1,23 @@
-"""Generic training loop for learned codecs (subclasses of ``codecbench.learned.LearnedCodec``).
+"""The trainer: runs a codec's ``TrainingRecipe`` on its network, with checkpoints and weights export.
 
-Data: random ``patch``×``patch`` crops (crop position uniform over all valid
-positions of all images, so larger images give proportionally more crops;
-horizontal flip with probability 1/2) from a folder of images or a patch set
-``bd:SET``, converted to tensors by the codec's ``image_to_tensor``.
+``codecbench train MODEL`` finds the registered ``LearnedCodec`` ``MODEL``,
+its network factory (``build_network``) and its recipe (the codec's ``recipe``
+target). Data: random crops from ``training_data`` (never an evaluation set
+unless ``force``), converted by the codec's ``image_to_tensor``.
 Optimiser: Adam, learning rate constant for the first half of the steps, then
 cosine decay to ``lr / 10``; gradient norm clipped to ``clip``.
 
 Deterministic given the seed on one machine and torch build: the seed fixes the
 initial weights (``torch.manual_seed``), the crop sequence (NumPy PCG64) and
-the codec's training noise (a ``torch.Generator``). Checkpoints hold the
+the recipe's training noise (a ``torch.Generator``). Checkpoints hold the
 network, optimiser, step, all three random states and the loss history, so a
 resumed run continues the same sequence. A new run may start from a weights
 file (``init_weights``, fine-tuning) instead of random weights; it takes that
 file's hyper-parameters and a fresh optimiser.
-
-Training on an evaluation set is refused unless ``force``: any registered
-dataset name (``kodak``, ``clic2020-*``, ...) and any folder holding an image
-whose pixel checksum is one of a registered dataset's images.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import math
 import time
 from collections.abc import Callable
@@ -34,21 +28,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from codecbench.codec import CodecError
+from codecbench.errors import CodecError, TrainingError
 from codecbench.files import atomic_write
-from codecbench.images import pixel_sha256
-from codecbench.learned import WEIGHTS_FORMAT, LearnedCodec
+from codecbench.learned.codec import LearnedCodec
+from codecbench.learned.recipe import TrainingRecipe
+from codecbench.learned.training_data import CropSampler, load_training_images
+from codecbench.learned.weights import save_weights
+from codecbench.plugins import load_target
 
 CHECKPOINT_FORMAT = "codecbench-learned-checkpoint"
 
 
-class TrainingError(RuntimeError):
-    """Training cannot start or continue; the message says why."""
-
-
 @dataclass
 class TrainConfig:
-    """One training run. ``options`` are the codec's training options (e.g. conv_lstm ``iterations``)."""
+    """One training run. ``options`` are the recipe's training options (e.g. conv_lstm ``iterations``)."""
 
     model: str
     data: str
@@ -79,65 +72,15 @@ def codec_class(model: str) -> type[LearnedCodec]:
     if registered.codec_class is None:
         raise TrainingError(f"codec {model} could not be loaded: {registered.load_error}")
     if not issubclass(registered.codec_class, LearnedCodec):
-        raise TrainingError(f"codec {model} is not a learned codec (codecbench.learned.LearnedCodec); nothing to train")
+        raise TrainingError(f"codec {model} is not a learned codec (codecbench.learned.codec.LearnedCodec); nothing to train")
     return registered.codec_class
 
 
-def evaluation_checksums() -> dict[str, str]:
-    """Pixel SHA-256 → dataset name, for every image of every registered (evaluation) dataset."""
-    from codecbench.datasets import load_registry
-
-    return {image.pixel_sha256: name for name, dataset in load_registry().items() for image in dataset.images}
-
-
-def load_training_images(spec: str, patch: int, force: bool = False) -> list[np.ndarray]:
-    """All images of ``spec`` (folder or ``bd:SET``) as H×W×3 uint8, refusing evaluation sets unless ``force``."""
-    from codecbench.datasets import DatasetError, load_registry, resolve_dataset
-
-    if spec in load_registry() and not force:
-        raise TrainingError(f"refusing to train on {spec!r}: it is a registered evaluation dataset (use --force to override)")
-    try:
-        dataset = resolve_dataset(spec, download=False, progress=False)
-    except DatasetError as exc:
-        raise TrainingError(f"training data {spec!r}: {exc}") from exc
-    evaluation = {} if force else evaluation_checksums()
-    images = []
-    for item in dataset.items:
-        image = item.load()
-        if image.shape[0] < patch or image.shape[1] < patch:
-            raise TrainingError(f"training image {item.path} ({item.name}) is {image.shape[1]}×{image.shape[0]}, smaller than the {patch}×{patch} crop")
-        source = evaluation.get(pixel_sha256(image))
-        if source is not None:
-            raise TrainingError(
-                f"refusing to train on {item.path}: its pixels match an image of the evaluation dataset {source!r} (use --force to override)"
-            )
-        images.append(image)
-    if not images:
-        raise TrainingError(f"training data {spec!r} holds no images")
-    return images
-
-
-class CropSampler:
-    """Random crops, uniform over all (image, position) pairs, flipped left-right with probability 1/2."""
-
-    def __init__(self, images: list[np.ndarray], patch: int, seed: int) -> None:
-        self.images = images
-        self.patch = patch
-        positions = np.array([(im.shape[0] - patch + 1) * (im.shape[1] - patch + 1) for im in images], dtype=np.float64)
-        self.weights = positions / positions.sum()
-        self.rng = np.random.Generator(np.random.PCG64(seed))
-
-    def batch(self, size: int) -> np.ndarray:
-        """N×patch×patch×3 uint8."""
-        p = self.patch
-        out = np.empty((size, p, p, 3), dtype=np.uint8)
-        for k, index in enumerate(self.rng.choice(len(self.images), size=size, p=self.weights)):
-            image = self.images[index]
-            top = self.rng.integers(0, image.shape[0] - p + 1)
-            left = self.rng.integers(0, image.shape[1] - p + 1)
-            crop = image[top : top + p, left : left + p]
-            out[k] = crop[:, ::-1] if self.rng.random() < 0.5 else crop
-        return out
+def training_recipe(cls: type[LearnedCodec]) -> TrainingRecipe:
+    """The recipe the codec class names in ``recipe``."""
+    if cls.recipe is None:
+        raise TrainingError(f"codec {cls.name} names no training recipe; nothing to train")
+    return load_target(cls.recipe)()
 
 
 def learning_rate(step: int, steps: int, lr: float) -> float:
@@ -164,7 +107,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return checkpoint
 
 
-def _read_weights(cls: type[LearnedCodec], path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def _read_initial_weights(cls: type[LearnedCodec], path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """State dict (float32) and hyper-parameters of the weights file ``path`` for codec class ``cls``."""
     codec = cls(weights=str(path))
     try:
@@ -177,9 +120,10 @@ def _read_weights(cls: type[LearnedCodec], path: Path) -> tuple[dict[str, torch.
 def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train (or resume) up to ``config.steps`` steps; return the final checkpoint dict (also saved to ``config.out``)."""
     cls = codec_class(config.model)
-    unknown = set(config.options) - set(cls.training_defaults)
+    recipe = training_recipe(cls)
+    unknown = set(config.options) - set(recipe.options)
     if unknown:
-        raise TrainingError(f"codec {config.model}: unknown training option(s) {sorted(unknown)} (known: {sorted(cls.training_defaults)})")
+        raise TrainingError(f"codec {config.model}: unknown training option(s) {sorted(unknown)} (known: {sorted(recipe.options)})")
     device = torch.device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TrainingError("--device cuda asked for, but torch sees no CUDA device")
@@ -196,13 +140,13 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     else:
         if config.out.exists():
             raise TrainingError(f"{config.out} exists; pass --resume to continue it or choose another --out")
-        hparams = {**cls.default_hparams(), **config.hparams}
-        options = {**cls.training_defaults, **config.options}
+        hparams = {**recipe.default_hparams(), **config.hparams}
+        options = {**recipe.options, **config.options}
     initial = None
     if config.init_weights is not None:
         if checkpoint is not None or config.hparams:
             raise TrainingError("initial weights apply to new runs only and bring their own hyper-parameters (no --hparam)")
-        initial, hparams = _read_weights(cls, config.init_weights)
+        initial, hparams = _read_initial_weights(cls, config.init_weights)
 
     images = load_training_images(config.data, config.patch, config.force)
     torch.manual_seed(config.seed)
@@ -254,7 +198,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config.steps, config.lr)
         batch = cls.image_to_tensor(sampler.batch(config.batch)).to(device)
-        loss = cls.training_loss(network, batch, generator, **options)
+        loss = recipe.training_loss(network, batch, generator, **options)
         if not torch.isfinite(loss):
             raise TrainingError(f"loss became {loss.item()} at step {step}; lower --lr or --clip")
         optimizer.zero_grad(set_to_none=True)
@@ -282,7 +226,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
 def export_weights(checkpoint_path: Path, weights_path: Path, data: str | None = None, *, force: bool = False, log: Callable[[str], None] = print) -> str:
     """Write the shipped weights file (fp16) from a checkpoint; return its SHA-256.
 
-    ``data`` (folder or ``bd:SET``, never an evaluation set) feeds the codec's
+    ``data`` (folder or ``bd:SET``, never an evaluation set) feeds the recipe's
     ``export_extras`` (conv_lstm: entropy-coder priors measured on those images).
     """
     checkpoint = load_checkpoint(checkpoint_path)
@@ -292,7 +236,7 @@ def export_weights(checkpoint_path: Path, weights_path: Path, data: str | None =
     network.half().float()  # measure extras with the weights as shipped
     network.eval()
     images = load_training_images(data, 16, force) if data is not None else []
-    extras = cls.export_extras(network, images)
+    extras = training_recipe(cls).export_extras(network, images)
     training = {
         "steps": checkpoint["step"],
         "wall_seconds": checkpoint["wall_seconds"],
@@ -304,24 +248,3 @@ def export_weights(checkpoint_path: Path, weights_path: Path, data: str | None =
     size = weights_path.stat().st_size
     log(f"exported {weights_path} ({size / 1e6:.2f} MB, sha256 {digest[:12]}) from step {checkpoint['step']}")
     return digest
-
-
-def save_weights(
-    cls: type[LearnedCodec], network: torch.nn.Module, hparams: dict[str, Any], path: Path,
-    extras: dict[str, Any] | None = None, training: dict[str, Any] | None = None,
-) -> str:
-    """Write a weights file (format in ``codecbench.learned``; floats stored as fp16); return its SHA-256."""
-    weights = {
-        "format": WEIGHTS_FORMAT,
-        "model_id": cls.model_id,
-        "hparams": hparams,
-        "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in network.state_dict().items()},
-        "extras": extras or {},
-        "training": training or {},
-    }
-    buffer = io.BytesIO()
-    torch.save(weights, buffer)
-    payload = buffer.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(payload)
-    return hashlib.sha256(payload).hexdigest()

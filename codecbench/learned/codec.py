@@ -1,20 +1,12 @@
-"""Base class for PyTorch codecs: weights, devices, padding, and a checked bitstream.
+"""Base class of PyTorch codecs, inference only: weights, devices, padding, and a checked bitstream.
 
-Bitstream = header + payload (the codec's entropy-coded bytes); bpp counts both.
-Header, big-endian::
+A learned codec takes a weights file (option ``weights``; default: the file
+``weights_name`` shipped beside the subclass's module) and rebuilds its network
+from the file's hyper-parameters with the factory ``network_factory``. How the
+network is trained is its ``recipe`` (``codecbench.learned.recipe``), named as a
+``"module:attribute"`` string so that importing a codec never imports torch.
 
-    magic       4 bytes  b"CBLC"
-    version     u8       FORMAT_VERSION
-    model id    u8 length + ASCII (e.g. "conv_lstm")
-    weights     8 bytes  first 8 bytes of the weights file's SHA-256
-    width       u32      image width in pixels (before padding)
-    height      u32      image height in pixels
-    setting     f32      the quality setting
-    payload     u32      payload length in bytes
-    crc32       u32      zlib.crc32 of the payload
-
-A wrong magic, unknown version, other model, other weights, a length or CRC
-mismatch all raise CodecError before any decoding.
+Bitstream = ``header.Header`` + payload (the codec's entropy-coded bytes).
 
 Pixels: images are H×W×3 uint8 RGB; networks see float32 N×3×H×W tensors in
 the codec's range (``image_to_tensor``, default ``uint8 / 255 - 0.5``) and
@@ -29,90 +21,41 @@ types, BLAS/oneDNN builds, thread counts or devices (CPU vs CUDA) the float
 arithmetic may differ in the last bits and a decoded pixel may then differ by
 one level; what the header pins is the model (weights checksum), so bits are
 never decoded with other weights.
-
-Weights file (``torch.save`` of a dict, loaded with ``weights_only=True``):
-``format`` = WEIGHTS_FORMAT, ``model_id``, ``hparams`` (layer widths: the
-network is rebuilt from them, so full-size weights trained elsewhere load
-too), ``state_dict`` (fp16 or fp32 tensors, run in fp32), ``extras`` (codec
-data such as entropy-coder priors) and ``training`` (provenance).
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
-import struct
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from codecbench.codec import Availability, Codec, CodecError, check_rgb
-
-MAGIC = b"CBLC"
-FORMAT_VERSION = 1
-WEIGHTS_FORMAT = "codecbench-learned-weights"
-_FIXED_HEAD = struct.Struct(">4sBB")
-_FIXED_TAIL = struct.Struct(">8sIIfII")
-
-
-@dataclass(frozen=True)
-class Header:
-    model_id: str
-    weights_prefix: bytes
-    width: int
-    height: int
-    setting: float
-    payload_length: int
-    crc32: int
-
-    def pack(self) -> bytes:
-        model = self.model_id.encode("ascii")
-        return _FIXED_HEAD.pack(MAGIC, FORMAT_VERSION, len(model)) + model + _FIXED_TAIL.pack(
-            self.weights_prefix, self.width, self.height, self.setting, self.payload_length, self.crc32
-        )
-
-    @classmethod
-    def unpack(cls, data: bytes) -> tuple[Header, bytes]:
-        """The header and the payload; raises CodecError on a malformed or damaged bitstream."""
-        if len(data) < _FIXED_HEAD.size:
-            raise CodecError(f"bitstream too short ({len(data)} bytes) for a learned-codec header")
-        magic, version, model_length = _FIXED_HEAD.unpack_from(data)
-        if magic != MAGIC:
-            raise CodecError(f"not a codecbench learned-codec bitstream (magic {magic!r}, expected {MAGIC!r})")
-        if version != FORMAT_VERSION:
-            raise CodecError(f"unknown learned-codec bitstream version {version} (this codecbench reads version {FORMAT_VERSION})")
-        start = _FIXED_HEAD.size + model_length
-        if len(data) < start + _FIXED_TAIL.size:
-            raise CodecError(f"bitstream truncated inside the header ({len(data)} bytes)")
-        model_id = data[_FIXED_HEAD.size : start].decode("ascii", errors="replace")
-        prefix, width, height, setting, length, crc = _FIXED_TAIL.unpack_from(data, start)
-        payload = data[start + _FIXED_TAIL.size :]
-        if len(payload) != length:
-            raise CodecError(f"bitstream truncated or padded: payload is {len(payload)} bytes, header says {length}")
-        if zlib.crc32(payload) != crc:
-            raise CodecError("bitstream corrupt: payload CRC32 mismatch")
-        return cls(model_id, prefix, width, height, setting, length, crc), payload
+from codecbench.codec import Codec
+from codecbench.errors import CodecError, check_rgb
+from codecbench.learned.header import Header, header_size
+from codecbench.learned.weights import float32_state, read_weights
+from codecbench.plugins import Availability, load_target
 
 
 class LearnedCodec(Codec):
     """A codec whose transform is a PyTorch network loaded from a weights file.
 
     Subclasses set ``model_id``, ``weights_name`` (file in the subclass's
-    package folder), ``pad_multiple`` and implement the class hooks
-    (``default_hparams``, ``build_network``, ``training_loss``,
-    ``export_extras``) and the instance hooks ``encode_tensor`` /
-    ``decode_tensor``. Options: ``weights`` (path to another weights file),
-    ``device`` (``cpu`` default, ``cuda``), ``threads`` (torch CPU threads;
-    default: torch's own setting).
+    package folder), ``network_factory`` (``"module:function"``: hparams dict
+    → untrained ``torch.nn.Module``), ``recipe`` (``"module:Class"`` of its
+    ``TrainingRecipe``; None: not trainable here), ``pad_multiple``, and
+    implement ``encode_tensor`` / ``decode_tensor``. Options: ``weights``
+    (path to another weights file), ``device`` (``cpu`` default, ``cuda``),
+    ``threads`` (torch CPU threads; default: torch's own setting).
     """
 
     model_id: ClassVar[str]
     weights_name: ClassVar[str]
+    network_factory: ClassVar[str]
+    recipe: ClassVar[str | None] = None
     pad_multiple: ClassVar[int] = 1
-    training_defaults: ClassVar[dict[str, Any]] = {}
     option_names = ("weights", "device", "threads")
 
     def __init__(self, **options: Any) -> None:
@@ -130,30 +73,15 @@ class LearnedCodec(Codec):
         self._hparams: dict[str, Any] = {}
         self._weights_sha256: str | None = None
 
-    # --- class hooks -------------------------------------------------------------------------
+    # --- network and pixels ------------------------------------------------------------------
     @classmethod
     def default_weights_path(cls) -> Path:
         return Path(inspect.getfile(cls)).parent / cls.weights_name
 
     @classmethod
-    def default_hparams(cls) -> dict[str, Any]:
-        """Hyper-parameters (widths) of a freshly trained network."""
-        raise NotImplementedError
-
-    @classmethod
     def build_network(cls, hparams: dict[str, Any]):
-        """An untrained ``torch.nn.Module`` with these hyper-parameters."""
-        raise NotImplementedError
-
-    @classmethod
-    def training_loss(cls, network, batch, generator, **options):
-        """Scalar loss of ``network`` (train mode) on ``batch`` (from ``image_to_tensor``)."""
-        raise NotImplementedError
-
-    @classmethod
-    def export_extras(cls, network, images: list[np.ndarray]) -> dict[str, Any]:
-        """Codec data stored with the weights (e.g. entropy priors measured on ``images``)."""
-        return {}
+        """An untrained ``torch.nn.Module`` with these hyper-parameters (from ``network_factory``)."""
+        return load_target(cls.network_factory)(hparams)
 
     @staticmethod
     def image_to_tensor(images: np.ndarray):
@@ -221,20 +149,14 @@ class LearnedCodec(Codec):
         return self._hparams
 
     def _load(self):
-        import torch
-
         digest = self.weights_sha256()
         try:
-            weights = torch.load(self.weights_path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many types for foreign or damaged files
-            raise CodecError(f"codec {self.name}: cannot read weights {self.weights_path} ({type(exc).__name__}: {exc})") from exc
-        if not isinstance(weights, dict) or weights.get("format") != WEIGHTS_FORMAT:
-            raise CodecError(f"codec {self.name}: {self.weights_path} is not a codecbench weights file")
-        if weights.get("model_id") != self.model_id:
-            raise CodecError(f"codec {self.name}: {self.weights_path} holds model {weights.get('model_id')!r}, not {self.model_id!r}")
+            weights = read_weights(self.weights_path, self.model_id)
+        except CodecError as exc:
+            raise CodecError(f"codec {self.name}: {exc}") from exc
         try:
             network = self.build_network(weights["hparams"])
-            network.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in weights["state_dict"].items()})
+            network.load_state_dict(float32_state(weights))
         except (KeyError, ValueError, RuntimeError) as exc:
             raise CodecError(f"codec {self.name}: weights {self.weights_path} do not fit the network ({exc})") from exc
         self._weights_sha256 = digest
@@ -250,7 +172,7 @@ class LearnedCodec(Codec):
     def encode(self, image: np.ndarray, setting: float | int) -> bytes:
         import torch
 
-        check_rgb(image, f"{self.name} input")
+        check_rgb(image, f"{self.name} input", CodecError)
         try:
             setting = self.setting.validate(setting)
         except ValueError as exc:
@@ -261,8 +183,7 @@ class LearnedCodec(Codec):
         padded = np.pad(image, ((0, -height % m), (0, -width % m), (0, 0)), mode="edge")
         with torch.inference_mode():
             payload = self.encode_tensor(self.image_to_tensor(padded).to(self.device), setting)
-        header = Header(self.model_id, bytes.fromhex(self.weights_sha256()[:16]), width, height, float(setting), len(payload), zlib.crc32(payload))
-        return header.pack() + payload
+        return Header.for_payload(self.model_id, self.weights_sha256(), width, height, setting, payload).pack() + payload
 
     def read_header(self, data: bytes) -> tuple[Header, bytes]:
         """Header and payload of ``data``, checked against this codec's model and weights."""
@@ -294,4 +215,4 @@ class LearnedCodec(Codec):
         return self.tensor_to_image(reconstruction[:, :, : header.height, : header.width])
 
     def header_size(self) -> int:
-        return _FIXED_HEAD.size + len(self.model_id) + _FIXED_TAIL.size
+        return header_size(self.model_id)

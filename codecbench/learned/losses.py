@@ -1,6 +1,6 @@
 """Differentiable training losses for learned codecs (PyTorch, batched, any device).
 
-``ms_ssim`` follows the convention of :func:`codecbench.metrics.ms_ssim` (Gaussian
+``ms_ssim`` follows the convention of :func:`codecbench.metrics.fidelity.ms_ssim` (Gaussian
 window σ 1.5, 11×11, valid region; K 0.01/0.03; 2×2 average pooling with a zero
 row/column in front of an odd side; the published weights, renormalised when
 fewer than 5 scales fit; per RGB channel, averaged over channels) so that a
@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from codecbench.metrics import GAUSSIAN_WINDOW, SSIM_K1, SSIM_K2, ms_ssim_scales, ms_ssim_weights
+from codecbench.metrics.fidelity import GAUSSIAN_WINDOW, SSIM_K1, SSIM_K2, ms_ssim_scales, ms_ssim_weights
 
 CLAMP = 1e-6
 

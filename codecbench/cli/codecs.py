@@ -1,0 +1,33 @@
+"""``codecbench codecs``: every registered codec, its version, setting range and availability."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from codecbench.cli.options import Command, parse_codec_options
+
+
+@click.command(cls=Command)
+@click.option("--codec-option", "codec_option_pairs", multiple=True, metavar="CODEC.KEY=VALUE")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def codecs(codec_option_pairs, as_json):
+    """List every registered codec: version, setting range and availability."""
+    from dataclasses import asdict
+
+    from codecbench import registry
+
+    infos = registry.describe_all(parse_codec_options(codec_option_pairs))
+    if as_json:
+        click.echo(json.dumps([asdict(info) for info in infos], indent=2))
+        return
+    rows = [("codec", "available", "version", "setting", "description")]
+    for info in infos:
+        rows.append((info.name, "yes" if info.available else "no", info.version, info.setting, info.description))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(4)]
+    for row in rows:
+        click.echo("  ".join(str(v).ljust(w) for v, w in zip(row[:4], widths)) + "  " + row[4])
+    for info in infos:
+        if not info.available:
+            click.echo(f"\n{info.name}: {info.reason}")

@@ -1,0 +1,38 @@
+"""How a learned codec's network is trained: the interface the trainer runs.
+
+A ``LearnedCodec`` subclass names its recipe as ``recipe = "module:Class"``;
+``codecbench train MODEL`` loads it from there (``codecbench.learned.training``).
+The network itself comes from the codec's ``build_network(hparams)``, the same
+factory the codec uses to load weights, so trained weights always fit the codec.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+class TrainingRecipe:
+    """Defaults, loss and exported extras of one codec's training.
+
+    ``options``: the training options (``--option KEY=VALUE``) and their defaults;
+    they reach ``training_loss`` as keyword arguments.
+    """
+
+    options: ClassVar[dict[str, Any]] = {}
+
+    def default_hparams(self) -> dict[str, Any]:
+        """Hyper-parameters (widths) of a freshly trained network."""
+        raise NotImplementedError
+
+    def training_loss(self, network, batch, generator, **options):
+        """Scalar loss of ``network`` (train mode) on ``batch`` (from the codec's ``image_to_tensor``).
+
+        ``generator`` (a ``torch.Generator``) drives any training noise, so runs repeat exactly.
+        """
+        raise NotImplementedError
+
+    def export_extras(self, network, images: list[np.ndarray]) -> dict[str, Any]:
+        """Codec data stored with the weights (e.g. entropy priors measured on ``images``); ``network`` is in eval mode."""
+        return {}

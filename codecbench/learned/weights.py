@@ -1,0 +1,64 @@
+"""The weights file of a learned codec.
+
+``torch.save`` of a dict, read with ``weights_only=True`` (no code runs on
+loading): ``format`` = WEIGHTS_FORMAT, ``model_id``, ``hparams`` (layer
+widths: the network is rebuilt from them, so full-size weights trained
+elsewhere load too), ``state_dict`` (fp16 or fp32 tensors, run in fp32),
+``extras`` (codec data such as entropy-coder priors) and ``training``
+(provenance). Bitstreams pin the file by its SHA-256 (see ``header``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Any
+
+from codecbench.errors import CodecError
+
+WEIGHTS_FORMAT = "codecbench-learned-weights"
+
+
+def read_weights(path: Path, model_id: str) -> dict[str, Any]:
+    """The weights file ``path`` as a dict; CodecError unless it is one, for model ``model_id``."""
+    import torch
+
+    try:
+        weights = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for foreign or damaged files
+        raise CodecError(f"cannot read weights {path} ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(weights, dict) or weights.get("format") != WEIGHTS_FORMAT:
+        raise CodecError(f"{path} is not a codecbench weights file")
+    if weights.get("model_id") != model_id:
+        raise CodecError(f"{path} holds model {weights.get('model_id')!r}, not {model_id!r}")
+    return weights
+
+
+def float32_state(weights: dict[str, Any]) -> dict[str, Any]:
+    """The file's state dict with floating-point tensors in float32 (files may store fp16)."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in weights["state_dict"].items()}
+
+
+def save_weights(cls: type, network, hparams: dict[str, Any], path: Path, extras: dict[str, Any] | None = None,
+                 training: dict[str, Any] | None = None) -> str:
+    """Write a weights file of ``network`` (floats stored as fp16) for codec class ``cls``; return its SHA-256.
+
+    ``cls.model_id`` is written as the file's model; ``hparams`` must rebuild ``network``.
+    """
+    import torch
+
+    weights = {
+        "format": WEIGHTS_FORMAT,
+        "model_id": cls.model_id,
+        "hparams": hparams,
+        "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in network.state_dict().items()},
+        "extras": extras or {},
+        "training": training or {},
+    }
+    buffer = io.BytesIO()
+    torch.save(weights, buffer)
+    payload = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(payload)
+    return hashlib.sha256(payload).hexdigest()

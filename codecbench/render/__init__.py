@@ -1,0 +1,1 @@
+"""Renderings of results: report tables (Markdown, CSV, LaTeX, HTML), the offline HTML report, check results."""
