@@ -34,6 +34,7 @@ import numpy as np
 
 from codecbench.errors import StoreError
 from codecbench.files import atomic_write_bytes
+from codecbench.metrics import METRICS
 from codecbench.values import from_json_number, to_json_number
 
 CELLS_FILE = "cells.jsonl"
@@ -45,7 +46,7 @@ COLUMNS = (
     "dataset", "image", "image_sha256", "width", "height",
     "codec", "codec_version", "setting", "target_bpp",
     "bytes", "bpp",
-    "psnr_rgb", "psnr_y", "ssim", "ms_ssim", "ms_ssim_db", "lpips",
+    *METRICS,  # one column per declared metric, in the vocabulary's order
     "encode_s", "decode_s", "error", "extra", "run_id", "finished_at",
 )
 
