@@ -1,6 +1,6 @@
 """conv_lstm speed on the CPU: decoding a Kodak image (768×512) at 16 iterations must stay under 10 s.
 
-Run: CODECBENCH_SHARED=/work/shared .venv/bin/pytest benchmarks/ --benchmark-only -k conv_lstm
+Run: CODECBENCH_SHARED=../shared .venv/bin/pytest benchmarks/ --benchmark-only -k conv_lstm
 """
 
 from __future__ import annotations
