@@ -321,3 +321,41 @@ def test_bad_reference_files_are_named_with_the_reason(tmp_path, content, messag
     with pytest.raises(ReferenceCurveError, match=message) as error:
         load_reference(path)
     assert str(path) in str(error.value)
+
+
+# -- batched PCHIP integrals ----------------------------------------------------
+
+
+def test_pchip_integrals_agree_with_scipy_on_monotone_flat_and_wiggly_curves():
+    from scipy.interpolate import PchipInterpolator
+
+    from codecbench.analysis import pchip
+
+    rng = np.random.default_rng(7)
+    x = np.sort(rng.uniform(-2, 3, size=(60, 7)), axis=1)
+    y = np.concatenate([np.cumsum(rng.uniform(0, 2, (20, 7)), axis=1),  # increasing
+                        rng.normal(size=(20, 7)),  # sign changes: zero slopes inside, clipped ends
+                        np.repeat(rng.normal(size=(20, 1)), 7, axis=1)])  # flat
+    y[45, 2:4] = y[45, 1]  # a plateau inside a curve
+    lower = x[:, 0] + rng.uniform(0, 0.5, 60) * (x[:, -1] - x[:, 0])
+    upper = lower + rng.uniform(0, 1, 60) * (x[:, -1] - lower)
+    upper[:5] = x[:5, -1]  # up to the last knot
+    lower[5:10] = x[5:10, 0]  # from the first knot
+    ours = pchip.integrals(x, y, lower, upper)
+    reference = [PchipInterpolator(x[i], y[i]).integrate(lower[i], upper[i]) for i in range(60)]
+    np.testing.assert_allclose(ours, reference, rtol=1e-12, atol=1e-12)
+
+
+def test_batched_bd_values_equal_one_pair_at_a_time():
+    from codecbench.analysis.bjontegaard import bd_values
+
+    rng = np.random.default_rng(3)
+    pairs = []
+    for n_a, n_b in ((4, 4), (5, 4), (6, 6), (4, 2), (5, 5)):
+        rate_a, rate_b = np.sort(rng.uniform(0.1, 2, n_a)), np.sort(rng.uniform(0.1, 2, n_b))
+        pairs.append((rate_a, 30 + 8 * np.log10(rate_a) + rng.normal(0, 0.05, n_a),
+                      rate_b, 30.5 + 8 * np.log10(rate_b) + rng.normal(0, 0.05, n_b)))
+    for kind, one in (("rate", bd_rate), ("quality", bd_quality)):
+        batch = bd_values(kind, pairs)
+        assert batch == [one(*pair) for pair in pairs]
+        assert [r.ok for r in batch] == [True, True, True, False, True]

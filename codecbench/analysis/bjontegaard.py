@@ -13,12 +13,14 @@ the latter with a percentile-bootstrap 95 % confidence interval over images
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from codecbench.analysis import pchip
 from codecbench.analysis.curves import CodecResults, DatasetResults, ImageRef, RDCurve, monotonicity_problem
 from codecbench.metrics import higher_is_better
 
@@ -72,14 +74,25 @@ class _CubicFit:
         return float(np.polyval(self._antiderivative, upper) - np.polyval(self._antiderivative, lower))
 
 
-def _interpolant(x: np.ndarray, y: np.ndarray, method: str):
-    from scipy.interpolate import Akima1DInterpolator, PchipInterpolator
-
+def _integrals(method: str, curves: list[tuple[np.ndarray, np.ndarray]], lower: np.ndarray,
+               upper: np.ndarray) -> np.ndarray:
+    """∫ from lower to upper of each curve's interpolant y(x) (x strictly increasing); pchip in batches of equal length."""
+    out = np.empty(len(curves))
     if method == "pchip":
-        return PchipInterpolator(x, y)
-    if method == "akima":
-        return Akima1DInterpolator(x, y)
-    return _CubicFit(x, y)
+        by_length: dict[int, list[int]] = {}
+        for i, (x, _) in enumerate(curves):
+            by_length.setdefault(len(x), []).append(i)
+        for members in by_length.values():
+            xs = np.stack([curves[i][0] for i in members])
+            ys = np.stack([curves[i][1] for i in members])
+            out[members] = pchip.integrals(xs, ys, lower[members], upper[members])
+        return out
+    from scipy.interpolate import Akima1DInterpolator
+
+    for i, (x, y) in enumerate(curves):
+        interpolant = Akima1DInterpolator(x, y) if method == "akima" else _CubicFit(x, y)
+        out[i] = interpolant.integrate(lower[i], upper[i])
+    return out
 
 
 def _check_curve(name: str, rate: Sequence[float], quality: Sequence[float], sign: float
@@ -102,55 +115,76 @@ def _check_curve(name: str, rate: Sequence[float], quality: Sequence[float], sig
     return np.log10(rate), sign * quality, None, [f"{name} curve is {problem}"] if problem else []
 
 
-def _delta(kind: str, anchor_x, anchor_y, test_x, test_y, method: str, sign: float,
-           warnings: list[str], min_overlap: float) -> BDResult:
-    """Mean of (test − anchor) of y over the overlap of the x ranges, after interpolating y(x)."""
-    base = dict(kind=kind, method=method, higher_is_better=sign > 0)
-    for name, x in (("anchor", anchor_x), ("test", test_x)):
+@dataclass
+class _Pending:
+    """Two checked curves (x strictly increasing) waiting for their integrals over [lower, upper]."""
+
+    fields: dict
+    warnings: list[str]
+    anchor: tuple[np.ndarray, np.ndarray]
+    test: tuple[np.ndarray, np.ndarray]
+    lower: float
+    upper: float
+
+
+def _prepare(kind: str, rate_a, quality_a, rate_b, quality_b, method: str, higher_is_better: bool,
+             min_overlap: float) -> BDResult | _Pending:
+    """Check both curves and their overlap: the final result when no value can be computed, else what to integrate."""
+    sign = 1.0 if higher_is_better else -1.0
+    log_rate_a, q_a, reason_a, warnings_a = _check_curve("anchor", rate_a, quality_a, sign)
+    log_rate_b, q_b, reason_b, warnings_b = _check_curve("test", rate_b, quality_b, sign)
+    warnings = warnings_a + warnings_b
+    fields = dict(kind=kind, method=method, higher_is_better=higher_is_better)
+    if reason_a or reason_b:
+        return BDResult(math.nan, **fields, warnings=tuple(warnings),
+                        reason="; ".join(r for r in (reason_a, reason_b) if r))
+    # BD-rate integrates log rate over quality; BD-quality integrates quality over log rate
+    curves = [(q_a, log_rate_a), (q_b, log_rate_b)] if kind == "rate" else [(log_rate_a, q_a), (log_rate_b, q_b)]
+    axis = "quality" if kind == "rate" else "rate"
+    for name, (x, _) in zip(("anchor", "test"), curves):
         if len(np.unique(x)) != len(x):
-            axis = "quality" if kind == "rate" else "rate"
-            return BDResult(math.nan, **base, warnings=tuple(warnings),
+            return BDResult(math.nan, **fields, warnings=tuple(warnings),
                             reason=f"{name} curve has two points with the same {axis}; cannot interpolate")
+    (anchor_x, _), (test_x, _) = curves
     lower = max(anchor_x.min(), test_x.min())
     upper = min(anchor_x.max(), test_x.max())
     width = max(upper - lower, 0.0)
     overlap_anchor = width / (anchor_x.max() - anchor_x.min())
     overlap_test = width / (test_x.max() - test_x.min())
     interval = (lower, upper) if kind == "quality" or sign > 0 else (-upper, -lower)  # metric units
-    base.update(interval=tuple(map(float, interval)) if width > 0 else (math.nan, math.nan),
-                overlap_anchor=float(overlap_anchor), overlap_test=float(overlap_test))
+    fields.update(interval=tuple(map(float, interval)) if width > 0 else (math.nan, math.nan),
+                  overlap_anchor=float(overlap_anchor), overlap_test=float(overlap_test))
     if width == 0:
-        axis = "quality" if kind == "rate" else "rate"
-        return BDResult(math.nan, **base, warnings=tuple(warnings),
-                        reason=f"the curves do not overlap in {axis}")
+        return BDResult(math.nan, **fields, warnings=tuple(warnings), reason=f"the curves do not overlap in {axis}")
     if min(overlap_anchor, overlap_test) < min_overlap:
         warnings.append(f"small overlap: {overlap_anchor:.0%} of the anchor's and {overlap_test:.0%} of the "
                         "test's range")
-    anchor_x_sorted = np.argsort(anchor_x)
-    test_x_sorted = np.argsort(test_x)
-    f_anchor = _interpolant(anchor_x[anchor_x_sorted], anchor_y[anchor_x_sorted], method)
-    f_test = _interpolant(test_x[test_x_sorted], test_y[test_x_sorted], method)
-    mean_difference = (f_test.integrate(lower, upper) - f_anchor.integrate(lower, upper)) / width
-    if kind == "rate":
-        value = (10.0 ** mean_difference - 1.0) * 100.0
-    else:
-        value = sign * mean_difference
-    return BDResult(float(value), **base, warnings=tuple(warnings))
+    ordered = [(x[np.argsort(x)], y[np.argsort(x)]) for x, y in curves]
+    return _Pending(fields, warnings, ordered[0], ordered[1], float(lower), float(upper))
 
 
-def _bd(kind, rate_a, quality_a, rate_b, quality_b, method, higher_is_better, min_overlap) -> BDResult:
+def bd_values(kind: str, pairs: Sequence[tuple[Sequence[float], Sequence[float], Sequence[float], Sequence[float]]],
+              *, method: str = "pchip", higher_is_better: bool = True,
+              min_overlap: float = MIN_OVERLAP) -> list[BDResult]:
+    """BD-rate (``kind="rate"``) or BD-quality (``"quality"``) of many (rate_a, quality_a, rate_b, quality_b) pairs.
+
+    Each result is exactly what :func:`bd_rate` / :func:`bd_quality` give for
+    that pair; the interpolants are integrated together (a per-image BD table
+    over thousands of curves is a few array operations).
+    """
     if method not in BD_METHODS:
         raise ValueError(f"unknown BD interpolation {method!r}; choose one of {', '.join(BD_METHODS)}")
-    sign = 1.0 if higher_is_better else -1.0
-    log_rate_a, q_a, reason_a, warnings_a = _check_curve("anchor", rate_a, quality_a, sign)
-    log_rate_b, q_b, reason_b, warnings_b = _check_curve("test", rate_b, quality_b, sign)
-    warnings = warnings_a + warnings_b
-    if reason_a or reason_b:
-        return BDResult(math.nan, kind, method, higher_is_better, warnings=tuple(warnings),
-                        reason="; ".join(r for r in (reason_a, reason_b) if r))
-    if kind == "rate":
-        return _delta(kind, q_a, log_rate_a, q_b, log_rate_b, method, sign, warnings, min_overlap)
-    return _delta(kind, log_rate_a, q_a, log_rate_b, q_b, method, sign, warnings, min_overlap)
+    prepared = [_prepare(kind, *pair, method, higher_is_better, min_overlap) for pair in pairs]
+    pending = [p for p in prepared if isinstance(p, _Pending)]
+    if pending:
+        lower = np.array([p.lower for p in pending])
+        upper = np.array([p.upper for p in pending])
+        mean_difference = (_integrals(method, [p.test for p in pending], lower, upper)
+                           - _integrals(method, [p.anchor for p in pending], lower, upper)) / (upper - lower)
+        sign = 1.0 if higher_is_better else -1.0
+        values = iter((10.0 ** mean_difference - 1.0) * 100.0 if kind == "rate" else sign * mean_difference)
+    return [BDResult(float(next(values)), **p.fields, warnings=tuple(p.warnings)) if isinstance(p, _Pending) else p
+            for p in prepared]
 
 
 def bd_rate(rate_a: Sequence[float], quality_a: Sequence[float], rate_b: Sequence[float], quality_b: Sequence[float],
@@ -169,7 +203,8 @@ def bd_rate(rate_a: Sequence[float], quality_a: Sequence[float], rate_b: Sequenc
     Problems with the data are returned in the result (``reason``,
     ``warnings``); an unknown method or arrays of unequal length raise ValueError.
     """
-    return _bd("rate", rate_a, quality_a, rate_b, quality_b, method, higher_is_better, min_overlap)
+    return bd_values("rate", [(rate_a, quality_a, rate_b, quality_b)], method=method,
+                     higher_is_better=higher_is_better, min_overlap=min_overlap)[0]
 
 
 def bd_quality(rate_a: Sequence[float], quality_a: Sequence[float], rate_b: Sequence[float],
@@ -182,7 +217,8 @@ def bd_quality(rate_a: Sequence[float], quality_a: Sequence[float], rate_b: Sequ
     overlapping log-rate interval is returned. The sign is the metric's own:
     positive BD-PSNR is better, negative BD-LPIPS is better.
     """
-    return _bd("quality", rate_a, quality_a, rate_b, quality_b, method, higher_is_better, min_overlap)
+    return bd_values("quality", [(rate_a, quality_a, rate_b, quality_b)], method=method,
+                     higher_is_better=higher_is_better, min_overlap=min_overlap)[0]
 
 
 def bootstrap_ci(values: Sequence[float], *, n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
@@ -196,10 +232,23 @@ def bootstrap_ci(values: Sequence[float], *, n_resamples: int = BOOTSTRAP_RESAMP
     data = np.asarray(values, dtype=float)
     if len(data) < 2:
         return math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    means = data[rng.integers(0, len(data), size=(n_resamples, len(data)))].mean(axis=1)
+    means = _resample_counts(len(data), n_resamples, seed) @ data / len(data)
     low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
     return float(low), float(high)
+
+
+@functools.lru_cache(maxsize=32)
+def _resample_counts(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    """(resamples × n): how often each value is drawn in each resample (read-only, cached).
+
+    The draws are ``default_rng(seed).integers(0, n, (n_resamples, n))``; a
+    resample's mean is then one row times the values, divided by n.
+    """
+    draws = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    counts = np.bincount((draws + n * np.arange(n_resamples)[:, None]).ravel(), minlength=n_resamples * n)
+    counts = counts.reshape(n_resamples, n).astype(float)
+    counts.flags.writeable = False
+    return counts
 
 
 # ---------------------------------------------------------------------------
@@ -231,18 +280,15 @@ class BDComparison:
     per_image: PerImageBD | None  # JVET convention; None for reference curves (no per-image data)
 
 
-def _per_image_bd(function, anchor: CodecResults, test: CodecResults, images: Sequence[ImageRef], metric: str,
-                  method: str, direction: bool, n_resamples: int, seed: int) -> PerImageBD:
-    results = {}
-    for image in images:
-        rate_a, quality_a = anchor.per_image[image.sha256].points(metric) if image.sha256 in anchor.per_image \
-            else (np.empty(0), np.empty(0))
-        rate_b, quality_b = test.per_image[image.sha256].points(metric) if image.sha256 in test.per_image \
-            else (np.empty(0), np.empty(0))
-        results[image.name] = function(rate_a, quality_a, rate_b, quality_b, method=method, higher_is_better=direction)
+def _per_image_points(codec: CodecResults, image: ImageRef, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    curve = codec.per_image.get(image.sha256)
+    return curve.points(metric) if curve is not None else (np.empty(0), np.empty(0))
+
+
+def _per_image_summary(results: dict[str, BDResult], n_resamples: int, seed: int) -> PerImageBD:
     values = [r.value for r in results.values() if r.ok]
     low, high = bootstrap_ci(values, n_resamples=n_resamples, seed=seed)
-    return PerImageBD(float(np.mean(values)) if values else math.nan, low, high, len(values), len(images), results)
+    return PerImageBD(float(np.mean(values)) if values else math.nan, low, high, len(values), len(results), results)
 
 
 def compare(results: DatasetResults, anchor: str, metrics: Sequence[str], *, kind: str = "rate",
@@ -254,25 +300,26 @@ def compare(results: DatasetResults, anchor: str, metrics: Sequence[str], *, kin
     see :func:`codecbench.analysis.compressai.load_reference`) only the mean-curve one. Metrics the dataset
     does not have are skipped.
     """
-    function = {"rate": bd_rate, "quality": bd_quality}[kind]
     anchor_label = results.resolve(anchor)
     anchor_results = results.codecs[anchor_label]
+    tests = [(label, codec) for label, codec in results.codecs.items() if label != anchor_label]
     out = []
     for metric in (m for m in metrics if m in results.metrics):
-        direction = higher_is_better(metric)
-        rate_a, quality_a = anchor_results.mean.points(metric)
-        for label, test in results.codecs.items():
-            if label == anchor_label:
-                continue
-            mean_curve = function(rate_a, quality_a, *test.mean.points(metric), method=method,
-                                  higher_is_better=direction)
-            per_image = _per_image_bd(function, anchor_results, test, results.images, metric, method, direction,
-                                      n_resamples, seed)
-            out.append(BDComparison(results.name, anchor_label, label, "measured", metric, mean_curve, per_image))
-        for reference in references:
-            rate_b, quality_b = reference.points(metric)
-            if len(rate_b):
-                mean_curve = function(rate_a, quality_a, rate_b, quality_b, method=method, higher_is_better=direction)
-                out.append(BDComparison(results.name, anchor_label, reference.label, "reference", metric,
-                                        mean_curve, None))
+        anchor_mean = anchor_results.mean.points(metric)
+        published = [(reference, reference.points(metric)) for reference in references]
+        published = [(reference, points) for reference, points in published if len(points[0])]
+        # every BD value of this metric in one batch: mean curves, then each test codec's images, then references
+        pairs = [(*anchor_mean, *codec.mean.points(metric)) for _, codec in tests]
+        pairs += [(*_per_image_points(anchor_results, image, metric), *_per_image_points(codec, image, metric))
+                  for _, codec in tests for image in results.images]
+        pairs += [(*anchor_mean, *points) for _, points in published]
+        values = iter(bd_values(kind, pairs, method=method, higher_is_better=higher_is_better(metric)))
+        means = [next(values) for _ in tests]
+        for (label, _), mean_curve in zip(tests, means):
+            per_image = {image.name: next(values) for image in results.images}
+            out.append(BDComparison(results.name, anchor_label, label, "measured", metric, mean_curve,
+                                    _per_image_summary(per_image, n_resamples, seed)))
+        for reference, _ in published:
+            out.append(BDComparison(results.name, anchor_label, reference.label, "reference", metric,
+                                    next(values), None))
     return out

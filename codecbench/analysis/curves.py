@@ -277,6 +277,27 @@ def _complete(groups: dict[float, dict[str, dict[str, Any]]], n: int, what: Call
             yield key, list(by_image.values())
 
 
+def _per_image_curves(label: str, sweep: dict[float, dict[str, dict[str, Any]]], metrics: Sequence[str]
+                      ) -> dict[str, RDCurve]:
+    """Each image's curve: its sweep cells sorted by bpp (ties in first-seen order), columns built once per codec."""
+    cells = [(sha, setting, row) for setting, by_image in sweep.items() for sha, row in by_image.items()]
+    if not cells:
+        return {}
+    order_of_image: dict[str, int] = {}
+    image_index = np.array([order_of_image.setdefault(sha, len(order_of_image)) for sha, _, _ in cells])
+    columns = {key: np.array([finite_float(row.get(key)) for _, _, row in cells])
+               for key in ("bpp", "encode_s", "decode_s", *metrics)}
+    columns["setting"] = np.array([setting for _, setting, _ in cells])
+    order = np.lexsort((columns["bpp"], image_index))  # stable: by image, then by bpp
+    bounds = np.searchsorted(image_index[order], np.arange(len(order_of_image) + 1))
+    curves = {}
+    for sha, start, stop in zip(order_of_image, bounds[:-1], bounds[1:]):
+        part = {key: values[order[start:stop]] for key, values in columns.items()}
+        curves[sha] = RDCurve(label=label, source="measured", bpp=part["bpp"], quality={m: part[m] for m in metrics},
+                              setting=part["setting"], encode_s=part["encode_s"], decode_s=part["decode_s"], n_images=1)
+    return curves
+
+
 def _summarise_codec(label: str, codec: str, version: str, rows: list[dict[str, Any]], common: set[str],
                      metrics: Sequence[str], notes: list[str]) -> CodecResults:
     rows = [row for row in rows if row["image_sha256"] in common]
@@ -304,14 +325,7 @@ def _summarise_codec(label: str, codec: str, version: str, rows: list[dict[str, 
         mean_points.append(point)
     mean_curve = _curve_from_points(label, mean_points, metrics, n)
 
-    per_image_points: dict[str, list[dict[str, Any]]] = {}
-    for setting, by_image in sweep.items():
-        for sha, row in by_image.items():
-            point = {"setting": setting, "bpp": value(row, "bpp"), "encode_s": value(row, "encode_s"),
-                     "decode_s": value(row, "decode_s")}
-            point.update({metric: value(row, metric) for metric in metrics})
-            per_image_points.setdefault(sha, []).append(point)
-    per_image = {sha: _curve_from_points(label, points, metrics, 1) for sha, points in per_image_points.items()}
+    per_image = _per_image_curves(label, sweep, metrics)
 
     targets = {}
     for target, cells in _complete(targeted, n, lambda t: f"{label} target {t:g} bpp: not summarised", notes):
