@@ -135,7 +135,9 @@ def rendered_page(tmp_path_factory):
     executable = chromium_path()
     root = tmp_path_factory.mktemp("browser")
     store = synthetic_store(root / "results", n_images=6, crops=2, targets=(0.5,))
-    report = build_report(store.root, root / "report")
+    # every metric in the tables: the widest BD tables a report makes
+    report = build_report(store.root, root / "report", metrics=("psnr_rgb", "psnr_y", "ssim", "ms_ssim", "ms_ssim_db",
+                                                                "lpips"))
     browser = DevTools(executable, root / "profile")
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -189,6 +191,13 @@ def test_controls_switch_image_and_log_scale(rendered_page):
              " c.dispatchEvent(new Event('change')); })()")
     time.sleep(0.5)
     assert evaluate("document.getElementById('plot-psnr_rgb').layout.xaxis.type") == "log"
+
+
+def test_tables_fit_the_window(rendered_page):
+    _, _, evaluate, _ = rendered_page
+    width = evaluate("window.innerWidth")
+    rights = evaluate("Array.from(document.querySelectorAll('table')).map(t => t.getBoundingClientRect().right)")
+    assert len(rights) >= 4 and max(rights) <= width
 
 
 def test_no_network_request_and_no_console_error(rendered_page):
