@@ -12,6 +12,8 @@
 - ``test_sweep_two_workers``: the same sweep with ``jobs=2``;
   ``extra_info['speedup']`` is the one-worker wall time over the two-worker one,
   worker start-up included (target ≥ 1.8).
+- ``test_isolation_cost``: the -j 1 JPEG sweep through the command line, worker process against
+  ``--in-process``; ``extra_info['ratio']`` (target ≤ 1.05).
 
 Both report ``cpu_s`` (user + system CPU seconds of this process and its workers)
 and ``cores_used`` (``cpu_s`` per wall-clock second). A two-worker sweep can only
@@ -242,3 +244,60 @@ def test_sweep_two_workers(benchmark, overhead_sweep: Sweep, one_worker_timings:
                     f"two-worker speed-up: {speedup:.3f} (target >= 1.8); "
                     f"bound on an idle 2-core machine from CPU times: {idle_bound:.3f}"])
     assert speedup > 0 and idle_bound > 0
+
+
+#: Rounds of each path in the isolation-cost benchmark (alternated, so that both see the same machine load).
+ISOLATION_ROUNDS = 3
+
+
+def cli_sweep_seconds(dataset: str, results: Path, in_process: bool) -> Timing:
+    """Wall-clock and CPU seconds (the command and its workers) of one `codecbench run` of the -j 1 JPEG
+    default sweep, from process start to exit."""
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "codecbench", "run", "--codecs", "jpeg", "--dataset", dataset, "--metrics",
+               ",".join(SWEEP_METRICS), "-j", "1", "--quiet", "--results", str(results), "--offline"]
+    load = os.getloadavg()[0]
+    cpu_start, start = cpu_seconds(), time.perf_counter()
+    subprocess.run(command + (["--in-process"] if in_process else []), check=True, capture_output=True)
+    return Timing(time.perf_counter() - start, cpu_seconds() - cpu_start, load)
+
+
+@pytest.mark.benchmark(group="sweep")
+def test_isolation_cost(benchmark, kodak_dir_or_none: Path | None, tmp_path_factory: pytest.TempPathFactory,
+                        capsys: pytest.CaptureFixture) -> None:
+    """Cost of computing cells in a worker process: the -j 1 JPEG default sweep (Kodak: 264 cells; else the
+    sample set, 33 cells) run by the command line with workers and with ``--in-process``, alternately,
+    ISOLATION_ROUNDS times each, each into a fresh results folder. Both paths start a fresh process, as a user
+    runs them (the in-process driver imports torch for the metrics itself; with a worker, the worker does
+    while the driver reads the images). ``ratio`` = median worker wall time / median in-process wall time
+    (target ≤ 1.05). ``cpu_ratio`` is the same for CPU seconds of the command and its workers, which a
+    busy machine disturbs much less than wall time."""
+    dataset = str(kodak_dir_or_none) if kodak_dir_or_none is not None else "sample"
+    times: dict[bool, list[Timing]] = {True: [], False: []}
+
+    def alternate() -> None:
+        for _ in range(ISOLATION_ROUNDS):
+            for in_process in (True, False):
+                times[in_process].append(cli_sweep_seconds(dataset, tmp_path_factory.mktemp("results"), in_process))
+
+    def median(values: list[float]) -> float:
+        return sorted(values)[len(values) // 2]
+
+    benchmark.pedantic(alternate, rounds=1, iterations=1)
+    inline, isolated = times[True], times[False]
+    ratio = median([t.wall_s for t in isolated]) / median([t.wall_s for t in inline])
+    cpu_ratio = median([t.cpu_s for t in isolated]) / median([t.cpu_s for t in inline])
+    benchmark.extra_info.update(dataset=dataset, in_process_s=[round(t.wall_s, 2) for t in inline],
+                                workers_s=[round(t.wall_s, 2) for t in isolated],
+                                in_process_cpu_s=[round(t.cpu_s, 2) for t in inline],
+                                workers_cpu_s=[round(t.cpu_s, 2) for t in isolated], ratio=round(ratio, 4),
+                                cpu_ratio=round(cpu_ratio, 4), ratio_target="<= 1.05",
+                                load_average=[t.load_average for t in inline + isolated])
+    report(capsys, [f"-j 1 jpeg sweep of {dataset} through the command line, {ISOLATION_ROUNDS} rounds each",
+                    *(f"{label}: " + "; ".join(describe(t) for t in runs)
+                      for label, runs in (("--in-process", inline), ("worker", isolated))),
+                    f"isolation cost (median wall ratio): {ratio:.3f} (target <= 1.05); "
+                    f"median CPU ratio {cpu_ratio:.3f}"])
+    assert ratio > 0

@@ -73,9 +73,13 @@ class Codec(ABC):
     """Base class of every codec.
 
     Subclasses set the class attributes and implement :meth:`encode`,
-    :meth:`decode` and :meth:`version`. Options (encoder paths, devices,
-    weights files...) arrive as keyword arguments to ``__init__``; a codec
-    rejects options it does not know. ``deterministic`` says whether the same
+    :meth:`decode` and :meth:`version`. Options arrive as keyword arguments
+    to ``__init__``; a codec rejects options it does not know.
+    ``runtime_options`` names the options that cannot change the bytes
+    (program paths, devices, threads, timeouts, a weights file whose checksum
+    is in the version); every other option is an *identity* option, part of
+    the codec's label and so of every cell's key (:mod:`codecbench.variants`).
+    ``deterministic`` says whether the same
     input and setting always give the same bytes (true for every built-in
     codec; the regression check relies on it).
     """
@@ -85,6 +89,10 @@ class Codec(ABC):
     setting: ClassVar[SettingSpec]
     deterministic: ClassVar[bool] = True
     option_names: ClassVar[tuple[str, ...]] = ()
+    runtime_options: ClassVar[tuple[str, ...]] = ()
+    #: Default limit (wall-clock seconds) of one cell (encode, decode, metrics, rate search) in a sweep;
+    #: ``codecbench run --cell-timeout`` overrides it.
+    cell_timeout_s: ClassVar[float] = 300.0
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.option_names))
@@ -100,6 +108,28 @@ class Codec(ABC):
     def availability(self) -> Availability:
         """Whether the codec can run here. Override when it depends on a library or program."""
         return Availability(True)
+
+    def prepare(self) -> None:
+        """Do the one-off work before the first encode (load weights, move them to the device).
+
+        The runner calls it before any clock starts, so that no cell's time
+        includes it; the time it takes is recorded once per run in the run
+        manifest (``codec_load_s``). The default does nothing.
+        """
+
+    def synchronize(self) -> None:
+        """Wait until work the codec queued on a device has finished; called before each clock read.
+
+        The default does nothing (CPU work is done when a call returns);
+        learned codecs on CUDA wait for the GPU.
+        """
+
+    def wants_gpu(self) -> bool:
+        """Whether cells of this codec need a GPU: its ``device`` option names a CUDA device.
+
+        On a Dask cluster they go only to workers that declare the GPU resource.
+        """
+        return str(self.options.get("device", "cpu")).startswith("cuda")
 
     @abstractmethod
     def encode(self, image: np.ndarray, setting: float | int) -> bytes:

@@ -14,12 +14,15 @@ keeps working.
 =================  ==========================================================
 layer              classes
 =================  ==========================================================
-data               :class:`DataError` → ``DatasetError``, ``ImageError``,
+data               :class:`DataError` → ``DatasetError`` (→ ``UnknownDatasetError``,
+                   also a usage error), ``ImageError``,
                    ``DownloadError``, ``ChecksumError``, ``ArchiveError``
 codec              :class:`CodecError` → ``CodecUnavailable``, ``EntropyError``
                    (a learned bitstream that cannot be decoded)
 metric             :class:`MetricError` → ``MetricUnavailable``
 store              :class:`StoreError`
+executor           :class:`ExecutorError` (a Dask cluster that cannot be reached, is lost, or has
+                   workers with other versions)
 usage              :class:`UsageError` → ``BaselineError`` (a baseline or
                    check input that cannot be used), ``ReferenceCurveError``
                    (an unreadable published curve)
@@ -64,6 +67,10 @@ class DataError(CodecbenchError):
 
 class DatasetError(DataError, RuntimeError):
     """A dataset cannot be found, verified or fetched; the message says which files and what to do."""
+
+
+class UnknownDatasetError(UsageError, DatasetError):
+    """A dataset spec that names no registered dataset, no folder and no patch set (a usage error, exit 2)."""
 
 
 class ImageError(DataError, ValueError):
@@ -113,6 +120,10 @@ class MetricUnavailable(MetricError, RuntimeError):
 
 class StoreError(CodecbenchError, RuntimeError):
     """A results directory cannot be read or written; the message names the file and line."""
+
+
+class ExecutorError(CodecbenchError, RuntimeError):
+    """Cells cannot be sent out: the cluster is unreachable, lost, or its workers differ from the driver."""
 
 
 class TrainingError(CodecbenchError, RuntimeError):

@@ -595,3 +595,46 @@ def test_array_row_items_load_and_pickle(tmp_path, tiny_images):
     np.save(path, patches[:, :, :, 0])
     with pytest.raises(ImageError, match=r"expected N×H×W×3 uint8"):
         item.load()
+
+
+def test_a_broken_registry_is_a_one_line_error_naming_the_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from codecbench.cli.datasets import datasets as datasets_cli
+    from codecbench.data import registry
+
+    broken = tmp_path / "datasets.yaml"
+    broken.write_text("datasets:\n  sample:\n    description: x\n      licence: indented too far\n")
+    monkeypatch.setattr(registry, "REGISTRY_PATH", broken)
+    result = CliRunner().invoke(datasets_cli, ["--data-dir", str(tmp_path)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines()[-1] == (f"Error: dataset registry {broken}:4: not valid YAML "
+                                                      "(mapping values are not allowed here)")
+    broken.write_text("datasets:\n  mine:\n    description: x\n")  # valid YAML, not a valid entry
+    result = CliRunner().invoke(datasets_cli, ["--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith(
+        f"Error: dataset registry {broken}:2: dataset 'mine': missing text field")
+
+
+def test_unknown_dataset_is_a_usage_error_with_a_suggestion(tmp_path):
+    from codecbench.errors import UnknownDatasetError
+
+    with pytest.raises(UnknownDatasetError, match=r"unknown dataset 'kodac' \(did you mean kodak\?\)") as caught:
+        resolve_dataset("kodac", tmp_path)
+    assert caught.value.exit_code == 2 and isinstance(caught.value, DatasetError)
+
+
+def test_a_symlink_leading_out_of_a_folder_is_followed_with_a_warning(tmp_path):
+    outside = tmp_path / "elsewhere.png"
+    Image.fromarray(np.full((16, 16, 3), 7, np.uint8)).save(outside)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(np.full((16, 16, 3), 9, np.uint8)).save(folder / "a.png")
+    (folder / "b.png").symlink_to(outside)
+    (folder / "c.png").symlink_to(folder / "a.png")  # inside: no warning
+    dataset = resolve_dataset(str(folder))
+    assert [item.name for item in dataset.items] == ["a.png", "b.png", "c.png"]
+    assert dataset.items[1].load()[0, 0, 0] == 7
+    assert dataset.warnings == [f"folder {folder}: followed symlink(s) that lead outside it: "
+                                f"{folder / 'b.png'} -> {outside}"]

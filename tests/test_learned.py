@@ -107,18 +107,18 @@ def test_bits_from_other_weights_are_refused(tiny_codec, odd_image, tmp_path):
 
 def test_header_with_valid_crc_but_wrong_model_is_refused(tiny_codec, odd_image):
     header, payload = Header.unpack(tiny_codec.encode(odd_image, 1))
-    foreign = Header("other_model", header.weights_prefix, 67, 45, 1.0, len(payload), zlib.crc32(payload)).pack() + payload
+    foreign = Header.for_payload("other_model", header.weights_prefix.hex(), 67, 45, 1.0, payload).pack() + payload
     with pytest.raises(CodecError, match="other_model"):
         tiny_codec.decode(foreign)
 
 
 def test_header_layout_is_documented_big_endian(tiny_codec, odd_image):
     data = tiny_codec.encode(odd_image, 5)
-    assert data[:4] == MAGIC and data[4] == 1 and data[5] == len("conv_lstm") and data[6:15] == b"conv_lstm"
+    assert data[:4] == MAGIC and data[4] == 2 and data[5] == len("conv_lstm") and data[6:15] == b"conv_lstm"
     prefix, width, height, setting, length, crc = struct.unpack_from(">8sIIfII", data, 15)
     assert prefix.hex() == tiny_codec.weights_sha256()[:16]
     assert (width, height, setting, length) == (67, 45, 5.0, len(data) - 43)
-    assert crc == zlib.crc32(data[43:])
+    assert crc == zlib.crc32(data[:39] + data[43:])  # every header byte before the CRC, then the payload
 
 
 def test_bad_settings_and_options(tiny_codec, odd_image):

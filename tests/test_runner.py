@@ -123,7 +123,7 @@ def test_an_unreadable_image_is_a_row_with_its_reason_not_a_crash(tmp_path, imag
     assert sum(1 for r in rows if not r["error"]) == 3
 
 
-def test_two_workers_give_the_same_rows_and_survive_a_crashing_worker(tmp_path, images):
+def test_two_workers_give_the_same_rows_and_a_crash_charges_exactly_its_cell(tmp_path, images):
     one = ResultsStore(tmp_path / "one")
     two = ResultsStore(tmp_path / "two")
     _sweep(one, images)
@@ -132,12 +132,30 @@ def test_two_workers_give_the_same_rows_and_survive_a_crashing_worker(tmp_path, 
     pick = lambda store: sorted((r["image"], r["setting"], r["bytes"], r["psnr_rgb"], r["ssim"]) for r in store.rows())
     assert pick(one) == pick(two)
     crashed = ResultsStore(tmp_path / "crash")
-    summary = _sweep(crashed, images, settings=(2, 5, 8), jobs=2, crash_setting=5)
+    summary = _sweep(crashed, images, settings=(2, 5, 8), jobs=2, crash_setting=5)  # os._exit(3) in encode
     rows = crashed.rows()
-    assert len(rows) == 9
-    assert all("worker process died" in r["error"] for r in rows if r["setting"] == 5)
-    assert summary.failed_cells >= 3
-    assert sum(1 for r in rows if not r["error"]) >= 3  # the others were computed by fresh workers
+    assert len(rows) == 9 and summary.failed_cells == 3
+    for row in rows:
+        if row["setting"] == 5:
+            assert row["error"] == (f"WorkerCrash: the worker process exited with code 3 while running posterize "
+                                    f"setting 5 on {images}/{row['image']}")
+            assert row["extra"] == {"failure": "crash"}
+        else:
+            assert row["error"] is None  # innocent cells, even those in flight in the other worker
+
+
+def test_a_crashed_cell_is_retried_once_then_only_with_retry_failed(tmp_path, images):
+    store = ResultsStore(tmp_path / "results")
+    assert _sweep(store, images, settings=(2, 5), crash_setting=5).failed_cells == 3
+    again = _sweep(store, images, settings=(2, 5), crash_setting=5)
+    assert again.done_cells == 3 and again.failed_cells == 3  # retried once, crashed again
+    third = _sweep(store, images, settings=(2, 5), crash_setting=5)
+    assert third.done_cells == 0 and any("--retry-failed" in p for p in third.problems) and not third.ok
+    codec = registry.create("posterize")
+    forced = run_sweep(store, [resolve_dataset(str(images))], {"posterize": codec}, {"posterize": [2, 5]},
+                       FAST_METRICS, retry_failed=True, progress=False)
+    assert forced.done_cells == 3 and forced.ok
+    assert not any(r["error"] for r in store.rows())
 
 
 def test_target_bpp_picks_the_highest_quality_setting_at_or_below_the_target(tmp_path, images):
@@ -179,3 +197,34 @@ def test_killing_a_run_loses_only_cells_in_flight_and_a_rerun_finishes_it(tmp_pa
     assert f"{len(stored)} already stored, {24 - len(stored)} computed" in result.stderr
     final = ResultsStore(results).rows()
     assert len(final) == 24 and all(json.loads(line) for line in cells.read_text().splitlines())
+
+
+@pytest.mark.parametrize("args, option, message", [
+    (["--codecs", "jpg,webp"], "--codecs", "unknown codec(s) jpg (did you mean jpeg?)"),
+    (["--codecs", "jpeg", "--metrics", "psnr,ssim"], "--metrics", "unknown metric(s) psnr (did you mean"),
+    (["--codecs", "jpeg", "--target-bpp", "-1"], "--target-bpp", "every target must be > 0 bpp"),
+    (["--codecs", "jpeg", "--settings", "jpeg=101"], "--settings", "quality=101.0 is outside [1, 100]"),
+    (["--codecs", "jpeg", "--cell-timeout", "webp=5"], "--cell-timeout", "webp: not named in --codecs"),
+    (["--codecs", "jpeg", "--cell-timeout", "0"], "--cell-timeout", "SECONDS > 0"),
+    (["--codecs", "jpeg", "--metrics", "lpips", "--lpips-weights", "/etc/passwd"], "--lpips-weights",
+     "the LPIPS weights cannot be used: /etc/passwd: cannot be read as a PyTorch state dict"),
+    (["--codecs", "jpeg", "--dataset", "kodakk"], "--dataset", "unknown dataset 'kodakk' (did you mean kodak?)"),
+])
+def test_usage_errors_exit_2_naming_the_option_before_any_work(tmp_path, args, option, message):
+    dataset = [] if "--dataset" in args else ["--dataset", "sample"]
+    result = _cli("run", *args, *dataset, "--results", str(tmp_path / "r"), "--quiet")
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and (option in result.stderr or "unknown dataset" in message)
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_identical_pixels_under_two_names_are_measured_once_with_a_warning(tmp_path, images):
+    (images / "d_copy.png").write_bytes((images / "b_coffee.png").read_bytes())
+    result = _cli("run", "--codecs", "posterize", "--dataset", str(images), "--settings", "posterize=4",
+                  "--metrics", "psnr_rgb", "--results", str(tmp_path / "r"), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert f"warning: {images}: b_coffee.png, d_copy.png have identical pixels; measured once, as b_coffee.png" \
+        in result.stderr
+    assert sorted(r["image"] for r in ResultsStore(tmp_path / "r").rows()) == ["a_astronaut.png", "b_coffee.png",
+                                                                               "c_chelsea.png"]

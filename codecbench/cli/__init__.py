@@ -18,12 +18,17 @@ from codecbench.plugins import load_target
 COMMANDS = {
     "run": "codecbench.cli.run:run",
     "codecs": "codecbench.cli.codecs:codecs",
+    "metrics": "codecbench.cli.metrics:metrics",
+    "rescore": "codecbench.cli.rescore:rescore",
     "export": "codecbench.cli.export:export",
     "datasets": "codecbench.cli.datasets:datasets",
     "report": "codecbench.cli.report:report",
     "baseline": "codecbench.cli.baseline:baseline",
     "check": "codecbench.cli.check:check",
+    "references": "codecbench.cli.references:references",
     "train": "codecbench.cli.train:train",
+    "store": "codecbench.cli.store:store",
+    "merge": "codecbench.cli.merge:merge",
 }
 
 

@@ -8,6 +8,8 @@ A dataset spec is one of
 - a folder path: its image files by the image-folder rule of
   :mod:`codecbench.data.folders` (suffixes in ``images.IMAGE_SUFFIXES``, any
   case, no hidden files, no recursion), sorted by file name (code-point order);
+  a symlink that leads outside the folder is followed, and the dataset carries
+  a warning naming it (``Dataset.warnings``; ``codecbench run`` prints it);
 - ``bd:SET...``: a patch set, resolved by ``codecbench.data.bdpatches.resolve_bd``.
 
 Registered datasets live in ``<data_dir>/<name>/`` with their image files by
@@ -25,6 +27,7 @@ root, is never written to and is simply re-verified on each use). Datasets regis
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +38,8 @@ from codecbench.data.folders import default_data_dir, image_files
 from codecbench.data.images import IMAGE_SUFFIXES, load_rgb, pixel_sha256
 from codecbench.data.items import Dataset, ImageItem
 from codecbench.data.registry import RegisteredDataset, RegisteredImage, dataset_folder, load_registry
-from codecbench.errors import ArchiveError, ChecksumError, DatasetError, DownloadError, ImageError
+from codecbench.errors import (ArchiveError, ChecksumError, DatasetError, DownloadError, ImageError,
+                               UnknownDatasetError)
 from codecbench.files import atomic_write_text
 
 VERIFIED_CACHE = ".verified.json"
@@ -78,18 +82,25 @@ def resolve_dataset(
     folder = Path(spec).expanduser()
     if folder.is_dir():
         return _folder_dataset(spec, folder)
-    raise DatasetError(
-        f"unknown dataset {spec!r}: not a registered dataset ({', '.join(registered)}), "
+    close = difflib.get_close_matches(spec, list(registered), n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise UnknownDatasetError(
+        f"unknown dataset {spec!r}{hint}: not a registered dataset ({', '.join(registered)}), "
         f"not an existing folder, and not a patch set (bd:SET)"
     )
 
 
 def _folder_dataset(spec: str, folder: Path) -> Dataset:
+    """A folder's images; symlinks that lead outside the folder are followed, with a warning naming each."""
     names = _image_names(folder)
     if not names:
         raise DatasetError(f"folder {folder} holds no image files ({', '.join(IMAGE_SUFFIXES)})")
     items = [ImageItem(spec, name, str(folder / name)) for name in names]
-    return Dataset(spec, f"images in folder {folder}", items, {})
+    inside = folder.resolve()
+    outside = [f"{folder / name} -> {(folder / name).resolve()}" for name in names
+               if (folder / name).is_symlink() and inside not in (folder / name).resolve().parents]
+    warnings = [f"folder {folder}: followed symlink(s) that lead outside it: {', '.join(outside)}"] if outside else []
+    return Dataset(spec, f"images in folder {folder}", items, {}, warnings)
 
 
 def _image_names(folder: Path) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -47,4 +47,5 @@ class Dataset:
     description: str
     items: list[ImageItem]
     checksums: dict[str, str]  # image name -> expected pixel SHA-256 (hex); {} when none are registered
+    warnings: list[str] = field(default_factory=list)  # e.g. symlinks that lead out of a folder dataset
 

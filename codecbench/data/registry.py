@@ -55,17 +55,36 @@ def load_registry(path: Path | None = None) -> dict[str, RegisteredDataset]:
     """Parse the dataset registry (default: the packaged ``datasets.yaml``); DatasetError on a malformed entry."""
     path = Path(path) if path is not None else REGISTRY_PATH
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8")
+        document = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"dataset registry {path} cannot be read: {exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise DatasetError(f"dataset registry {path}{where}: not valid YAML ({problem})") from None
     if not isinstance(document, dict) or not isinstance(document.get("datasets"), dict):
         raise DatasetError(f"dataset registry {path}: expected a mapping with a 'datasets' mapping")
-    return {name: _parse_dataset(path, str(name), entry) for name, entry in document["datasets"].items()}
+    lines = _entry_lines(text)
+    return {name: _parse_dataset(f"{path}:{lines.get(str(name), 1)}", str(name), entry)
+            for name, entry in document["datasets"].items()}
 
 
-def _parse_dataset(path: Path, name: str, entry: object) -> RegisteredDataset:
+def _entry_lines(text: str) -> dict[str, int]:
+    """Line number (1-based) of each dataset's key under ``datasets:``, for messages."""
+    root = yaml.compose(text)
+    for key, value in root.value if isinstance(root, yaml.MappingNode) else ():
+        if key.value == "datasets" and isinstance(value, yaml.MappingNode):
+            return {entry.value: entry.start_mark.line + 1 for entry, _ in value.value}
+    return {}
+
+
+def _parse_dataset(where: str, name: str, entry: object) -> RegisteredDataset:
+    """One entry; ``where`` (``file:line`` of its key) is named in every error."""
+
     def fail(reason: str) -> DatasetError:
-        return DatasetError(f"dataset registry {path}: dataset {name!r}: {reason}")
+        return DatasetError(f"dataset registry {where}: dataset {name!r}: {reason}")
 
     if not isinstance(entry, dict):
         raise fail("expected a mapping")

@@ -26,6 +26,7 @@ never decoded with other weights.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import inspect
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,6 +38,10 @@ from codecbench.errors import CodecError, check_rgb
 from codecbench.learned.header import Header, header_size
 from codecbench.learned.weights import float32_state, read_weights
 from codecbench.plugins import Availability, load_target
+
+#: The packages learned codecs need (the network, the entropy coder) and what installs them.
+LEARNED_PACKAGES = ("torch", "constriction")
+LEARNED_INSTALL = 'pip install "codecbench[learned]"'
 
 
 class LearnedCodec(Codec):
@@ -57,6 +62,8 @@ class LearnedCodec(Codec):
     recipe: ClassVar[str | None] = None
     pad_multiple: ClassVar[int] = 1
     option_names = ("weights", "device", "threads")
+    runtime_options = ("weights", "device", "threads")  # the weights' checksum is in the version
+    cell_timeout_s = 3600.0  # a network on a CPU, large images, a rate search: slow
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -115,14 +122,16 @@ class LearnedCodec(Codec):
         return self._weights_sha256
 
     def availability(self) -> Availability:
-        try:
-            import torch  # noqa: F401
-        except ImportError as exc:
-            return Availability(False, f"PyTorch is not installed ({exc}); pip install torch")
+        missing = [name for name in LEARNED_PACKAGES if importlib.util.find_spec(name) is None]
+        if missing:
+            return Availability(False, f"{', '.join(missing)} not installed; {LEARNED_INSTALL}")
         if not self.weights_path.is_file():
             return Availability(False, f"weights file {self.weights_path} not found; train one with `codecbench train {self.name}`")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            return Availability(False, "device cuda asked for, but torch sees no CUDA device")
+        if self.device.startswith("cuda"):
+            import torch
+
+            if not torch.cuda.is_available():
+                return Availability(False, "device cuda asked for, but torch sees no CUDA device")
         return Availability(True)
 
     def version(self) -> str:
@@ -163,6 +172,16 @@ class LearnedCodec(Codec):
         return network.eval().to(self.device), weights.get("extras", {}), weights["hparams"]
 
     # --- Codec interface ---------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Load the network (weights, device) now, outside any timed call."""
+        self.network()
+
+    def synchronize(self) -> None:
+        if self.device.startswith("cuda"):
+            import torch
+
+            torch.cuda.synchronize(self.device)
+
     def _set_threads(self) -> None:
         if self.threads is not None:
             import torch
