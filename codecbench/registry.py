@@ -13,8 +13,9 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from codecbench.codec import Codec, CodecInfo
-from codecbench.errors import CodecError, CodecUnavailable
+from codecbench.errors import CodecError, CodecUnavailable, UsageError
 from codecbench.plugins import Availability
+from codecbench.variants import CodecVariant, parse_spec, resolve
 
 ENTRY_POINT_GROUP = "codecbench.codecs"
 
@@ -47,8 +48,13 @@ def codec_names() -> list[str]:
     return list(discover())
 
 
-def create(name: str, **options: Any) -> Codec:
-    """Instantiate a registered codec; raise CodecError (unknown) or CodecUnavailable (cannot run)."""
+def create(spec: str, **options: Any) -> Codec:
+    """Instantiate a registered codec by name or label (``name:key=value,...``, :mod:`codecbench.variants`).
+
+    ``options`` add to (and win over) the label's; CodecError (unknown) or CodecUnavailable (cannot run).
+    """
+    name, spec_options = parse_spec(spec)
+    options = {**spec_options, **options}
     registered = discover().get(name)
     if registered is None:
         raise CodecError(f"unknown codec {name!r}; known codecs: {', '.join(codec_names())}")
@@ -80,3 +86,16 @@ def describe_all(options: dict[str, dict[str, Any]] | None = None) -> list[Codec
             CodecInfo(name, cls.description, version, cls.setting.describe(), status.ok, status.reason, registered.target)
         )
     return infos
+
+
+def resolve_variants(specs: list[str], aliases: dict[str, str],
+                     codec_options: dict[str, dict[str, Any]]) -> dict[str, CodecVariant]:
+    """Every spec of ``--codecs`` as a variant of a registered codec, by label; UsageError on a repeat."""
+    classes = {name: registered.codec_class for name, registered in discover().items()}
+    variants: dict[str, CodecVariant] = {}
+    for spec in specs:
+        variant = resolve(spec, aliases, codec_options, classes)
+        if variant.label in variants:
+            raise UsageError(f"--codecs names {variant.label} twice ({variants[variant.label].spec}, {spec})")
+        variants[variant.label] = variant
+    return variants

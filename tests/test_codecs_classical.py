@@ -14,7 +14,6 @@ import io
 import os
 import struct
 import tempfile
-from pathlib import Path
 
 import glymur
 import numpy as np
@@ -24,7 +23,7 @@ import torchvision.io
 from PIL import Image, JpegImagePlugin
 
 from codecbench.codec import Codec
-from codecbench.errors import CodecError, CodecUnavailable
+from codecbench.errors import CodecError
 from codecbench.data.images import load_rgb
 from codecbench.registry import create, discover
 from codecbench_codecs._pillow_io import pillow_to_rgb
@@ -40,6 +39,7 @@ BUILTIN = {
     "bpg": "BpgCodec",
     "heic": "HeicCodec",
     "jpegxl": "JpegXlCodec",
+    "vvc": "VvcCodec",
 }
 NAMES = sorted(BUILTIN)
 # torchvision 0.29 deprecates its image decoders (still libjpeg-turbo and libwebp underneath).
@@ -171,6 +171,7 @@ def test_version_names_the_library(codec):
         "heic": "x265",
         "jpegxl": "libjxl",
         "bpg": "BPG Image Encoder",
+        "vvc": "VVenC",
     }[codec.name]
     assert expected in version
 
@@ -205,6 +206,10 @@ def test_same_input_and_setting_give_identical_bytes(codec, photo):
 def test_odd_and_small_sizes(codec, photo, height, width):
     image = np.ascontiguousarray(photo[40 : 40 + height, 60 : 60 + width])
     best = codec.setting.high if codec.setting.higher_is_better else codec.setting.low
+    if codec.name == "bpg" and width < 25:
+        with pytest.raises(CodecError, match="bpgenc \\(x265\\) crashes on images narrower than 25 px"):
+            codec.encode(image, best)
+        return
     data, decoded = codec.round_trip(image, best)
     assert decoded.shape == (height, width, 3)
     # A transposed, shifted or padded decode scores far lower. The bound is loose for
@@ -368,90 +373,7 @@ def test_jpegxl_is_a_bare_codestream_and_quality_follows_distance(photo):
     assert psnr(photo, codec.decode(data)) > 35.0  # distance 1 is "visually lossless"
 
 
-# ----------------------------------------------------------------------------- BPG
-
-
-def write_program(path: Path, body: str) -> Path:
-    path.write_text("#!/bin/sh\n" + body + "\n")
-    path.chmod(0o755)
-    return path
-
-
-@pytest.fixture
-def no_bpg_on_path(monkeypatch, tmp_path):
-    empty = tmp_path / "empty-bin"
-    empty.mkdir()
-    monkeypatch.setenv("PATH", str(empty))
-    monkeypatch.delenv("CODECBENCH_BPGENC", raising=False)
-    monkeypatch.delenv("CODECBENCH_BPGDEC", raising=False)
-
-
-def test_bpg_availability_explains_how_to_fix_it(no_bpg_on_path, tmp_path, monkeypatch):
-    status = BpgCodec().availability()
-    assert not status.ok
-    assert status.reason == (
-        "bpgenc not found on PATH; install libbpg or pass --codec-option bpg.encoder=PATH (or set CODECBENCH_BPGENC)"
-    )
-    with pytest.raises(CodecUnavailable, match="bpgenc not found on PATH"):
-        create("bpg")
-
-    missing = tmp_path / "nowhere" / "bpgenc"
-    assert f"'{missing}' (from option bpg.encoder) is not an executable" in BpgCodec(encoder=str(missing)).availability().reason
-    monkeypatch.setenv("CODECBENCH_BPGENC", str(missing))
-    assert "(from environment variable CODECBENCH_BPGENC)" in BpgCodec().availability().reason
-
-    encoder = write_program(tmp_path / "bpgenc", "exit 0")
-    status = BpgCodec(encoder=str(encoder)).availability()
-    assert not status.ok and status.reason.startswith("bpgdec not found on PATH")
-    assert BpgCodec(encoder=str(encoder), decoder=str(encoder)).availability().ok
-
-
-def test_bpg_runs_bpgenc_with_the_documented_argv_and_reports_its_stderr(tmp_path, photo):
-    encoder = write_program(tmp_path / "bpgenc", 'echo "stub received: $*" >&2\nexit 3')
-    codec = BpgCodec(encoder=str(encoder), decoder=str(encoder))
-    with pytest.raises(CodecError) as failure:
-        codec.encode(photo, 30)
-    message = str(failure.value)
-    assert "bpgenc at qp 30 failed with exit status 3" in message
-    received = message.split("stub received: ")[1].split()
-    assert received[:10] == ["-q", "30", "-f", "444", "-c", "ycbcr", "-e", "x265", "-b", "8"]
-    assert received[10] == "-o" and received[11].endswith("output.bpg") and received[12].endswith("input.png")
-    assert not Path(received[12]).parent.exists(), "the private temporary directory must be removed"
-
-
-def test_bpg_reports_a_decoder_failure_and_a_missing_output(tmp_path):
-    decoder = write_program(tmp_path / "bpgdec", 'echo "Could not decode image" >&2\nexit 1')
-    with pytest.raises(CodecError, match=r"(?s)bpgdec failed with exit status 1: .*Could not decode image"):
-        BpgCodec(encoder=str(decoder), decoder=str(decoder)).decode(b"BPG\xfb")
-    silent = write_program(tmp_path / "silent", "exit 0")
-    with pytest.raises(CodecError, match="wrote no output file"):
-        BpgCodec(encoder=str(silent), decoder=str(silent)).decode(b"BPG\xfb")
-
-
-def test_bpg_timeout_stops_a_hung_program(tmp_path, photo):
-    hung = write_program(tmp_path / "bpgenc", "exec sleep 30")
-    codec = BpgCodec(encoder=str(hung), decoder=str(hung), timeout=0.5)
-    with pytest.raises(CodecError, match=r"bpgenc at qp 30 timed out after 0.5 s"):
-        codec.encode(photo, 30)
-    with pytest.raises(CodecError, match="timeout must be positive"):
-        BpgCodec(timeout=0)
-    with pytest.raises(CodecError, match="timeout must be a number"):
-        BpgCodec(timeout="soon")
-
-
-def test_bpg_version_is_the_first_line_of_the_help(tmp_path):
-    banner = "BPG Image Encoder version 0.9.8\nusage: bpgenc [options] infile.[jpg|png]"
-    encoder = write_program(tmp_path / "bpgenc", f'printf "{banner}\\n"\nexit 1')  # bpgenc -h exits 1
-    assert BpgCodec(encoder=str(encoder)).version() == "BPG Image Encoder version 0.9.8, encoder x265"
-
-
-def test_bpg_real_round_trip_is_444(photo):
-    codec = load_codec("bpg")  # skips with the availability reason when bpgenc/bpgdec are absent
-    data, decoded = codec.round_trip(photo, 30)
-    assert data[:4] == b"BPG\xfb"
-    assert data[4] >> 5 == 3, "pixel_format 3 = 4:4:4"  # BPG header: pixel_format(3) alpha1(1) depth-8(4)
-    assert data[4] & 0x0F == 0, "8-bit"
-    assert psnr(photo, decoded) > 30.0
+# ----------------------------------------------------------------------------- temporary files
 
 
 def test_no_temporary_files_are_left_behind(photo, tmp_path, monkeypatch):

@@ -1,5 +1,15 @@
-"""CompressAI's results-JSON layout: published curves in (:func:`load_reference`), mean curves out
-(:func:`to_compressai_json`).
+"""CompressAI's results-JSON layout: published curves in (:func:`load_reference`, by name with
+:func:`named_reference`), mean curves out (:func:`to_compressai_json`).
+
+codecbench carries CompressAI's published result curves for Kodak and CLIC 2020
+(``codecbench/data/references/compressai/``, BSD 3-Clause Clear, © InterDigital;
+see the README there). They are named ``compressai:NAME``, NAME being the file
+name without ``.json``, without the ``compressai-`` prefix of CompressAI's own
+models and without their ``_cpu`` suffix (CPU and CUDA runs give the same
+curve; the ``_cuda`` files keep theirs): ``compressai:vtm``,
+``compressai:bpg_444_x265_ycbcr``, ``compressai:bmshj2018-hyperprior_mse``,
+``compressai:paper-mbt2018``. A results dataset picks the folder whose name
+it starts with (``clic2020-professional-valid`` → ``clic2020-professional``).
 
 ``{"name": …, "description": …, "results": {"bpp": [...], "psnr-rgb": [...], ...}}``:
 one list per quantity, one value per point. A metric's keys are its
@@ -20,11 +30,14 @@ from codecbench.analysis.curves import RDCurve, summarise
 from codecbench.errors import ReferenceCurveError, UsageError
 from codecbench.metrics import METRICS
 
+REFERENCES_DIR = Path(__file__).resolve().parents[1] / "data" / "references"
+REFERENCE_PREFIX = "compressai:"
+
 #: CompressAI key → metric, in reading order (a later key of the same metric wins).
 _KEYS = {key: name for name, spec in METRICS.items() for key in spec.compressai_keys}
 
 
-def load_reference(path: str | Path) -> RDCurve:
+def load_reference(path: str | Path, label: str | None = None) -> RDCurve:
     """Read a published curve in CompressAI's results-JSON layout; ReferenceCurveError names what is wrong.
 
     Keys that name no metric are ignored. A metric derived from another one
@@ -65,9 +78,42 @@ def load_reference(path: str | Path) -> RDCurve:
     order = np.argsort(bpp, kind="stable")
     nan = np.full(len(bpp), math.nan)
     name = str(document.get("name") or path.stem)
-    return RDCurve(label=f"{name} (reference)", source="reference", bpp=bpp[order],
+    return RDCurve(label=label or f"{name} (reference)", source="reference", bpp=bpp[order],
                    quality={m: v[order] for m, v in quality.items()}, setting=nan, encode_s=nan, decode_s=nan,
                    n_images=0, description=str(document.get("description") or ""))
+
+
+def reference_name(path: Path) -> str:
+    """``compressai-mbt2018_mse_cpu.json`` → ``mbt2018_mse``; ``vtm.json`` → ``vtm``."""
+    stem = path.stem.removeprefix("compressai-")
+    return stem.removesuffix("_cpu") if path.stem.startswith("compressai-") else stem
+
+
+def published_references() -> dict[str, dict[str, Path]]:
+    """Every carried published curve: {CompressAI dataset folder: {``compressai:NAME``: file}}."""
+    root = REFERENCES_DIR / "compressai"
+    return {folder.name: {REFERENCE_PREFIX + reference_name(path): path for path in sorted(folder.glob("*.json"))}
+            for folder in sorted(root.iterdir()) if folder.is_dir()}
+
+
+def reference_folder(dataset: str) -> str | None:
+    """The CompressAI folder a results dataset's name starts with (the longest), or None."""
+    matches = [folder for folder in published_references() if dataset == folder or dataset.startswith(folder + "-")]
+    return max(matches, key=len) if matches else None
+
+
+def named_reference(name: str, dataset: str) -> RDCurve | None:
+    """The published curve ``name`` (``compressai:vtm``) for ``dataset``; None when that dataset has none.
+
+    UsageError when no dataset has a curve of that name (the message lists the names).
+    """
+    every = published_references()
+    known = sorted({key for curves in every.values() for key in curves})
+    if name not in known:
+        raise UsageError(f"no published curve named {name!r}; `codecbench references` lists them: {', '.join(known)}")
+    folder = reference_folder(dataset)
+    path = every.get(folder, {}).get(name) if folder else None
+    return load_reference(path, label=f"{name} (published)") if path else None
 
 
 def to_compressai_json(store_or_rows, codec: str, dataset: str | None = None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from codecbench.cli.options import Command, parse_names
 from codecbench.errors import BaselineError, StoreError
 from codecbench.regression.baseline import make_baseline, write_baseline
 from codecbench.store import open_existing
+from codecbench.variants import split_codec_list
 
 
 @click.command(cls=Command)
@@ -29,7 +30,7 @@ def baseline(results_dir, output, dataset_list, codec_list):
         raise BaselineError(str(exc)) from None
     try:
         frozen = make_baseline(store.rows(), store.manifests(), datasets=parse_names(dataset_list) or None,
-                               codecs=parse_names(codec_list) or None, notes=notes)
+                               codecs=split_codec_list(codec_list or "") or None, notes=notes)
     except BaselineError as exc:
         raise BaselineError(f"{results_dir}: {exc}") from None
     for note in notes:

@@ -21,6 +21,7 @@ from codecbench.regression.check import (
 from codecbench.render.checks import format_markdown, to_junit
 from codecbench.files import atomic_write_text
 from codecbench.store import open_existing
+from codecbench.variants import split_codec_list
 
 
 def _tolerance(text: str) -> float:
@@ -70,7 +71,7 @@ def check(results_dir, baseline_path, max_bd_rate, max_bpp_drift, drift_pairs, m
         frozen = load_baseline(baseline_path)
         store = open_existing(results_dir)
         result = compare(frozen, store.rows(), store.manifests(), tolerances=tolerances, metrics=metrics,
-                         datasets=parse_names(dataset_list) or None, codecs=parse_names(codec_list) or None)
+                         datasets=parse_names(dataset_list) or None, codecs=split_codec_list(codec_list or "") or None)
     except (BaselineError, StoreError) as exc:
         result = CheckResult(tolerances=tolerances, metrics=(), unusable=[str(exc)])
     result.baseline_label, result.results_label = str(baseline_path), str(results_dir)

@@ -31,3 +31,8 @@ def codecs(codec_option_pairs, as_json):
     for info in infos:
         if not info.available:
             click.echo(f"\n{info.name}: {info.reason}")
+    from codecbench.variants import load_aliases
+
+    click.echo("\nvariant aliases (--codecs ALIAS; NAME:KEY=VALUE,... works too):")
+    for alias, spec in load_aliases().items():
+        click.echo(f"  {alias:<22} {spec}")
