@@ -1,16 +1,18 @@
 """Time of the quality metrics on one Kodak-sized pair (768×512 RGB, reference vs Pillow JPEG quality 30).
 
 Each metric alone and the runner's usual set together (PSNR-RGB + PSNR-Y + SSIM +
-MS-SSIM, target ≤ 50 ms on one core), next to the scikit-image and pytorch-msssim
-implementations they are checked against. ``extra_info`` records the value and,
-for the references, the absolute difference from codecbench's value. One-core
-numbers (torch then runs one thread)::
+MS-SSIM, target ≤ 50 ms on one core), PSNR-HVS + PSNR-HVS-M together (target
+≤ 50 ms), next to the implementations they are checked against (scikit-image,
+pytorch-msssim, the psnr-hvsm package, py-ssimulacra2). ``extra_info`` records
+the value and, for the references, the absolute difference from codecbench's
+value. One-core numbers (torch then runs one thread)::
 
     taskset -c 0 .venv/bin/pytest benchmarks/bench_metrics.py --benchmark-only
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from pathlib import Path
@@ -20,6 +22,7 @@ import pytest
 import torch
 from PIL import Image
 from pytorch_msssim import ms_ssim as pytorch_ms_ssim
+from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from codecbench import metrics
@@ -37,12 +40,23 @@ def pair(kodak_sized_image) -> tuple[str, np.ndarray, np.ndarray]:
     return source, image, np.asarray(Image.open(buffer).convert("RGB"))
 
 
-@pytest.mark.parametrize("name", ["psnr_rgb", "psnr_y", "ssim", "ms_ssim", "ms_ssim_db"])
+@pytest.mark.parametrize("name", ["psnr_rgb", "psnr_y", "ssim", "ms_ssim", "ms_ssim_db", "psnr_hvs", "psnr_hvsm",
+                                  "ssimulacra2", "ciede2000", "flip", "butteraugli"])
 @pytest.mark.benchmark(group="metric alone", min_rounds=5)
 def test_metric_alone(benchmark, pair, name: str) -> None:
+    status = metrics.METRICS[name].availability()
+    if not status.ok:
+        pytest.skip(f"{name} unavailable: {status.reason}")
     source, reference, distorted = pair
     values = benchmark(metrics.compute, reference, distorted, [name])
     benchmark.extra_info.update(image=source, value=values[name])
+
+
+@pytest.mark.benchmark(group="metrics together", min_rounds=5)
+def test_psnr_hvs_and_psnr_hvsm_together(benchmark, pair) -> None:
+    source, reference, distorted = pair
+    values = benchmark(metrics.compute, reference, distorted, ["psnr_hvs", "psnr_hvsm"])
+    benchmark.extra_info.update(image=source, **values)
 
 
 @pytest.mark.benchmark(group="metrics together", min_rounds=5)
@@ -90,3 +104,38 @@ def test_reference_pytorch_msssim(benchmark, pair, dtype: torch.dtype) -> None:
     x, y = (torch.from_numpy(image.copy()).permute(2, 0, 1)[None].to(dtype) for image in (reference, distorted))
     value = float(benchmark(pytorch_ms_ssim, x, y, data_range=255))
     benchmark.extra_info.update(image=source, value=value, abs_diff=abs(value - metrics.ms_ssim(reference, distorted)))
+
+
+@pytest.mark.benchmark(group="references", min_rounds=3)
+def test_reference_psnr_hvsm_package(benchmark, pair) -> None:
+    """The psnr-hvsm package's numpy backend on its own BT.601 Y (the conversion is not timed)."""
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints a note about its optional torch backend
+        psnr_hvsm = pytest.importorskip("psnr_hvsm")
+    backend = psnr_hvsm.BACKENDS["numpy"]
+    source, reference, distorted = pair
+    (y_ref, _, _), (y_dist, _, _) = backend["bt601ycbcr"](reference), backend["bt601ycbcr"](distorted)
+    with np.errstate(invalid="ignore"):
+        hvs, hvsm = (float(v) for v in benchmark(backend["psnr_hvs_hvsm"], y_ref, y_dist))
+    ours = metrics.compute(reference, distorted, ["psnr_hvs", "psnr_hvsm"])
+    benchmark.extra_info.update(image=source, value=hvsm, abs_diff=max(abs(hvs - ours["psnr_hvs"]),
+                                                                         abs(hvsm - ours["psnr_hvsm"])))
+
+
+@pytest.mark.benchmark(group="references", min_rounds=3)
+def test_reference_scikit_image_ciede2000(benchmark, pair) -> None:
+    source, reference, distorted = pair
+    value = benchmark(lambda: float(np.mean(deltaE_ciede2000(rgb2lab(reference), rgb2lab(distorted)))))
+    benchmark.extra_info.update(image=source, value=value,
+                                abs_diff=abs(value - metrics.ciede2000(reference, distorted)))
+
+
+@pytest.mark.benchmark(group="references", min_rounds=3)
+def test_reference_py_ssimulacra2(benchmark, pair, tmp_path) -> None:
+    """py-ssimulacra2 (scipy Gaussian blur; reads PNG files, which is part of its time)."""
+    package = pytest.importorskip("ssimulacra2")
+    source, reference, distorted = pair
+    Image.fromarray(reference).save(tmp_path / "reference.png")
+    Image.fromarray(distorted).save(tmp_path / "distorted.png")
+    value = benchmark(package.compute_ssimulacra2, str(tmp_path / "reference.png"), str(tmp_path / "distorted.png"))
+    benchmark.extra_info.update(image=source, value=value,
+                                abs_diff=abs(value - metrics.ssimulacra2(reference, distorted)))

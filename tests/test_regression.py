@@ -350,8 +350,8 @@ def test_changed_dataset_checksum_exits_2(tmp_path, baseline_file):
 
 
 def test_unknown_metric_exits_2(tmp_path, baseline_file):
-    outcome = run_check(tmp_path / "reference", baseline_file, "--metrics", "psnr_hvs")
-    assert outcome.exit_code == 2 and "unknown metric(s) psnr_hvs" in outcome.stdout
+    outcome = run_check(tmp_path / "reference", baseline_file, "--metrics", "vmaf")
+    assert outcome.exit_code == 2 and "unknown metric(s) vmaf" in outcome.stdout
 
 
 def test_lossless_cells_with_infinite_psnr_are_stored_and_compared(tmp_path):

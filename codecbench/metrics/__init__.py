@@ -1,127 +1,116 @@
 """The metric vocabulary: every metric declared once, with its direction, unit, convention and averaging.
 
+Metrics are discovered through the entry-point group ``codecbench.metrics``:
+each entry point names a :class:`~codecbench.metrics.spec.MetricSpec`.
+codecbench's own metrics (:mod:`codecbench.metrics.builtin`) are registered
+there exactly as a third-party plugin registers its own, so there is one
+discovery path. A plugin that fails to load is listed in :data:`UNLOADABLE`
+with the reason and never breaks the other metrics.
+
 This module imports neither torch nor any metric implementation: a metric's
 function is named as ``"module:attribute"`` and imported on first use, so
 reading results, building reports and checking baselines never load torch.
 
 Everything else reads a metric from here: the runner (which metrics exist and
-how to compute them), the RD curves (how a dataset mean is formed), the
-reports (label, decimals), the regression check (drift tolerance) and the
-CompressAI JSON format (key names).
+how to compute them), the store (one column per metric), the RD curves (how a
+dataset mean is formed), the reports (label, decimals), the regression check
+(drift tolerance) and the CompressAI JSON format (key names).
 
 Averaging over a dataset (:attr:`MetricSpec.mean_of`): a metric is averaged as
 the arithmetic mean of its per-image values, except ``ms_ssim_db``, which is
 the dB value of the mean MS-SSIM (CompressAI's convention; the mean of
 per-image dB values is larger and would not match published curves).
 
-The implementations and their exact conventions: :mod:`codecbench.metrics.fidelity`
-(PSNR, SSIM, MS-SSIM) and :mod:`codecbench.metrics.perceptual` (LPIPS).
-Metric functions take the reference and the distorted image as H×W×3 uint8
-RGB arrays of equal shape and return a Python float.
+Order of :data:`METRICS` (and so of the store's columns): codecbench's own
+metrics first, then plugins by distribution name; within one module, in the
+order the declarations appear. Metric functions take the reference and the
+distorted image as H×W×3 uint8 RGB arrays of equal shape and return a float.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import re
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
 from typing import Any
 
 import numpy as np
 
 from codecbench.errors import MetricError
-from codecbench.plugins import Availability, load_target
+from codecbench.metrics.spec import MetricSpec, db_to_ms_ssim, ms_ssim_to_db
+from codecbench.plugins import load_target
+
+__all__ = ["METRICS", "UNLOADABLE", "MetricSpec", "compute", "db_to_ms_ssim", "default_metrics", "discover",
+           "higher_is_better", "metric", "ms_ssim_to_db"]
+
+ENTRY_POINT_GROUP = "codecbench.metrics"
+_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+_OWN_DISTRIBUTION = "codecbench"
 
 
-def ms_ssim_to_db(value: float) -> float:
-    """−10·log10(1 − MS-SSIM) in dB, +inf for a perfect score."""
-    return math.inf if value >= 1.0 else -10.0 * math.log10(1.0 - value)
+def _load(entry_point: Any) -> MetricSpec:
+    spec = entry_point.load()
+    if not isinstance(spec, MetricSpec):
+        raise TypeError(f"{entry_point.value} is a {type(spec).__name__}, not a codecbench.metrics.spec.MetricSpec")
+    if spec.name != entry_point.name:
+        raise ValueError(f"entry point {entry_point.name!r} names the metric {spec.name!r}")
+    if not _NAME.match(spec.name):
+        raise ValueError(f"metric name {spec.name!r} is not lower-case letters, digits and underscores")
+    return spec
 
 
-def db_to_ms_ssim(decibels: float) -> float:
-    """The inverse of :func:`ms_ssim_to_db`: 1 − 10^(−dB/10)."""
-    return 1.0 - 10.0 ** (-decibels / 10.0)
+def _position(entry_point: Any) -> tuple:
+    """Sort key: codecbench first, then by distribution; in one module, by declaration order."""
+    distribution = entry_point.dist.name if entry_point.dist is not None else ""
+    module_name, _, attribute = entry_point.value.partition(":")
+    module = sys.modules.get(module_name)
+    declared = list(vars(module)) if module is not None else []
+    index = declared.index(attribute) if attribute in declared else len(declared)
+    return (distribution != _OWN_DISTRIBUTION, distribution, module_name, index, entry_point.name)
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    """Everything codecbench knows about one metric.
-
-    ``implementation`` and ``batch`` are ``"module:attribute"`` targets:
-    ``implementation`` names the function that computes the metric of one pair
-    (:attr:`function` imports it); ``batch``, when given, computes several of
-    the metrics that share it in one call, sharing intermediate work
-    (``batch(reference, distorted, names) -> {name: value}``). ``mean_of``
-    names the metric whose arithmetic mean over images is converted by
-    ``from_linear`` to give this metric's dataset mean (``to_linear`` recovers
-    that metric from a stored value of this one); None means the plain mean.
-    """
-
-    name: str
-    higher_is_better: bool
-    unit: str  # "dB", or "" for unitless
-    label: str  # column and axis label
-    digits: int  # decimals shown for values; BD-quality values get one more
-    description: str  # the convention in one line
-    implementation: str
-    drift_tolerance: float  # largest acceptable change of a setting's mean in a regression check, metric units
-    compressai_keys: tuple[str, ...] = ()  # keys in CompressAI's results JSON; the first is written on export
-    batch: str | None = None
-    availability_check: str | None = None  # "module:attribute" of () -> Availability
-    mean_of: str | None = None
-    from_linear: Callable[[float], float] | None = None
-    to_linear: Callable[[float], float] | None = None
-
-    @property
-    def function(self) -> Callable[[np.ndarray, np.ndarray], float]:
-        """The metric's function ``(reference, distorted) -> float`` (imports its module)."""
-        return load_target(self.implementation)
-
-    def availability(self) -> Availability:
-        """Whether the metric can be computed here; the other metrics never depend on it."""
-        return load_target(self.availability_check)() if self.availability_check else Availability(True)
+def discover() -> tuple[dict[str, MetricSpec], dict[str, str]]:
+    """(metrics by name, reasons by name for entry points that failed to load), from the entry-point group."""
+    loaded: list[tuple[Any, MetricSpec]] = []
+    failed: dict[str, str] = {}
+    seen: set[str] = set()
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        if entry_point.name in seen:
+            continue  # first registration wins, as for codecs
+        seen.add(entry_point.name)
+        try:
+            loaded.append((entry_point, _load(entry_point)))
+        except Exception as exc:  # a broken plugin must not hide the others
+            failed[entry_point.name] = f"could not be loaded from {entry_point.value}: {type(exc).__name__}: {exc}"
+    loaded.sort(key=lambda pair: _position(pair[0]))
+    return {spec.name: spec for _, spec in loaded}, failed
 
 
-_FIDELITY = "codecbench.metrics.fidelity"
-
-METRICS: dict[str, MetricSpec] = {
-    spec.name: spec
-    for spec in (
-        MetricSpec("psnr_rgb", True, "dB", "PSNR-RGB (dB)", 2,
-                   "PSNR, MSE over all pixels and RGB channels, peak 255",
-                   f"{_FIDELITY}:psnr_rgb", 0.02, ("psnr-rgb", "psnr"), batch=f"{_FIDELITY}:compute"),
-        MetricSpec("psnr_y", True, "dB", "PSNR-Y (dB)", 2,
-                   "PSNR of BT.601 luma 0.299R+0.587G+0.114B (float, full range), peak 255",
-                   f"{_FIDELITY}:psnr_y", 0.02, ("psnr-y",), batch=f"{_FIDELITY}:compute"),
-        MetricSpec("ssim", True, "", "SSIM", 4,
-                   "SSIM, Gaussian σ=1.5 11×11, K=0.01/0.03, range 255, valid region, mean over RGB",
-                   f"{_FIDELITY}:ssim", 1e-4, ("ssim", "ssim-rgb"), batch=f"{_FIDELITY}:compute"),
-        MetricSpec("ms_ssim", True, "", "MS-SSIM", 4,
-                   "MS-SSIM, 5 scales (fewer below 161 px), mean over RGB, as pytorch-msssim",
-                   f"{_FIDELITY}:ms_ssim", 1e-4, ("ms-ssim-rgb", "ms-ssim"), batch=f"{_FIDELITY}:compute"),
-        MetricSpec("ms_ssim_db", True, "dB", "MS-SSIM (dB)", 2,
-                   "−10·log10(1 − MS-SSIM); the dataset mean is the dB value of the mean MS-SSIM",
-                   f"{_FIDELITY}:ms_ssim_db", 0.02, ("ms-ssim-db",), batch=f"{_FIDELITY}:compute",
-                   mean_of="ms_ssim", from_linear=ms_ssim_to_db, to_linear=db_to_ms_ssim),
-        MetricSpec("lpips", False, "", "LPIPS", 4,
-                   "LPIPS v0.1 AlexNet, inputs scaled to [−1, 1]",
-                   "codecbench.metrics.perceptual:lpips", 1e-3, ("lpips",),
-                   availability_check="codecbench.metrics.perceptual:lpips_availability"),
-    )
-}
+#: Every loadable metric, by name, in the order described above.
+METRICS: dict[str, MetricSpec]
+#: Metrics whose entry point failed to load: name -> why.
+UNLOADABLE: dict[str, str]
+METRICS, UNLOADABLE = discover()
 
 
 def metric(name: str) -> MetricSpec:
-    """The declaration of a metric; MetricError naming the known metrics otherwise."""
-    try:
+    """The declaration of a metric; MetricError naming the known metrics (or why it failed to load) otherwise."""
+    if name in METRICS:
         return METRICS[name]
-    except KeyError:
-        raise MetricError(f"unknown metric {name!r}; known: {', '.join(METRICS)}") from None
+    if name in UNLOADABLE:
+        raise MetricError(f"metric {name} {UNLOADABLE[name]}")
+    raise MetricError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
 
 
 def higher_is_better(name: str) -> bool:
     """Direction of a metric."""
     return metric(name).higher_is_better
+
+
+def default_metrics() -> list[str]:
+    """The metrics ``codecbench run`` computes when none are named (:attr:`MetricSpec.default_run`)."""
+    return [name for name, spec in METRICS.items() if spec.default_run]
 
 
 def compute(reference: np.ndarray, distorted: np.ndarray, names: Sequence[str]) -> dict[str, float]:

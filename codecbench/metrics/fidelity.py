@@ -59,8 +59,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from codecbench.errors import MetricError, check_rgb
-from codecbench.metrics import ms_ssim_to_db
+from codecbench.errors import MetricError
+from codecbench.metrics.spec import check_pair, ms_ssim_to_db
 
 PEAK = 255.0
 SSIM_SIGMA = 1.5
@@ -116,13 +116,6 @@ def ieee_float32_matmul() -> Iterator[None]:
         yield
     finally:
         torch.set_float32_matmul_precision(previous)
-
-
-def check_pair(reference: np.ndarray, distorted: np.ndarray) -> None:
-    check_rgb(reference, "reference", MetricError)
-    check_rgb(distorted, "distorted", MetricError)
-    if reference.shape != distorted.shape:
-        raise MetricError(f"shapes differ: reference {reference.shape}, distorted {distorted.shape}")
 
 
 def _require_window(shape: tuple[int, ...]) -> None:

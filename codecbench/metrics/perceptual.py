@@ -2,26 +2,53 @@
 
 ``lpips``: LPIPS v0.1 with the AlexNet backbone, inputs scaled to [−1, 1],
 CPU, no gradients; lower is better. The backbone weights are never
-downloaded: see :func:`lpips_availability`.
+downloaded: see :func:`lpips_availability`. It needs the ``lpips`` extra
+(torch, torchvision, lpips); this module imports torch only when LPIPS is
+computed, so that checking availability works without it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from codecbench.errors import MetricUnavailable
-from codecbench.metrics.fidelity import check_pair, ieee_float32_matmul
+from codecbench.metrics.spec import check_pair
 from codecbench.plugins import Availability
+
+if TYPE_CHECKING:
+    import torch
 
 LPIPS_WEIGHTS_ENV = "CODECBENCH_LPIPS_WEIGHTS"
 TORCHVISION_ALEXNET_FILE = "alexnet-owt-7be5be79.pth"
+#: What installs the packages LPIPS needs.
+LPIPS_INSTALL = 'pip install "codecbench[lpips]"'
+_LPIPS_PACKAGES = ("torch", "torchvision", "lpips")
 _lpips_weights_path: Path | None = None
 _lpips_cache: tuple[Path, torch.nn.Module] | None = None
+
+
+@contextlib.contextmanager
+def ieee_float32_matmul() -> Iterator[None]:
+    """Full float32 products even if the process allowed bfloat16 ones (set_float32_matmul_precision)."""
+    import torch
+
+    previous = torch.get_float32_matmul_precision()
+    if previous == "highest":
+        yield
+        return
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(previous)
 
 
 def set_lpips_weights(path: str | Path | None) -> None:
@@ -37,6 +64,8 @@ def _lpips_backbone() -> tuple[Path | None, str]:
         explicit = Path(os.environ[LPIPS_WEIGHTS_ENV])
     if explicit is not None:
         return (explicit, "") if explicit.is_file() else (None, f"LPIPS backbone weights file {explicit} does not exist")
+    import torch
+
     cached = Path(torch.hub.get_dir()) / "checkpoints" / TORCHVISION_ALEXNET_FILE
     if cached.is_file():
         return cached, ""
@@ -49,25 +78,26 @@ def _lpips_backbone() -> tuple[Path | None, str]:
 
 def lpips_availability() -> Availability:
     """Whether LPIPS can be computed here, and if not why (the other metrics never depend on it)."""
+    missing = [name for name in _LPIPS_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        return Availability(False, f"{', '.join(missing)} not installed; {LPIPS_INSTALL}")
     path, reason = _lpips_backbone()
     if path is None:
         return Availability(False, reason)
-    try:
-        import lpips  # noqa: F401
-    except ImportError as exc:
-        return Availability(False, f"the lpips package is not installed ({exc})")
     return Availability(True)
 
 
 def _lpips_model() -> torch.nn.Module:
     """LPIPS-alex v0.1 with the backbone from :func:`_lpips_backbone`, built once per process and weights file."""
     global _lpips_cache
-    path, reason = _lpips_backbone()
-    if path is None:
-        raise MetricUnavailable(f"lpips unavailable: {reason}")
+    status = lpips_availability()
+    if not status.ok:
+        raise MetricUnavailable(f"lpips unavailable: {status.reason}")
+    path, _ = _lpips_backbone()
     if _lpips_cache is not None and _lpips_cache[0] == path:
         return _lpips_cache[1]
     import lpips as lpips_package
+    import torch
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -96,6 +126,7 @@ def lpips(reference: np.ndarray, distorted: np.ndarray) -> float:
     """LPIPS v0.1 AlexNet distance (lower is better), inputs scaled to [−1, 1], CPU, no gradients."""
     check_pair(reference, distorted)
     model = _lpips_model()
+    import torch
 
     def scaled(image: np.ndarray) -> torch.Tensor:  # 1×3×H×W in [−1, 1]
         return torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)[None] / 127.5 - 1.0
