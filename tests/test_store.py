@@ -1,5 +1,7 @@
 import json
 import math
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +40,9 @@ def test_infinite_and_nan_values_round_trip(tmp_path):
     store.append(dict(row("a"), psnr_rgb=math.inf, lpips=math.nan))
     (stored,) = store.rows()
     assert stored["psnr_rgb"] == math.inf and math.isnan(stored["lpips"])
-    assert json.loads(store.cells_path.read_text())["psnr_rgb"] == "inf"  # valid JSON on disk
+    on_disk = json.loads(store.cells_path.read_text())  # valid JSON, numeric columns stay numeric (format 2)
+    assert on_disk["psnr_rgb"] is None and on_disk["lpips"] is None
+    assert on_disk["nonfinite"] == {"psnr_rgb": "inf", "lpips": "nan"}
 
 
 def test_partial_last_line_is_ignored_and_repaired_on_append(tmp_path):
@@ -86,3 +90,115 @@ def test_open_existing_errors_name_the_directory(tmp_path):
         open_existing(tmp_path / "missing")
     with pytest.raises(StoreError, match="codecbench run"):
         open_existing(tmp_path)
+
+
+def _damaged_store(tmp_path, where: str) -> ResultsStore:
+    """Five rows a..e, with one damaged line put at the start, in the middle or at the end (newline-terminated)."""
+    store = ResultsStore(tmp_path / where)
+    store.append([row(name) for name in "abcde"])
+    lines = store.cells_path.read_bytes().splitlines(keepends=True)
+    damage = b'{"dataset": "d", "image": "x", "image_sh\xff\n'  # cut short and not UTF-8
+    position = {"start": 0, "middle": 2, "end": len(lines)}[where]
+    store.cells_path.write_bytes(b"".join(lines[:position] + [damage] + lines[position:]))
+    return store
+
+
+@pytest.mark.parametrize("where, line", [("start", 1), ("middle", 3), ("end", 6)])
+def test_a_damaged_line_anywhere_is_named_and_repair_moves_it_aside(tmp_path, where, line):
+    store = _damaged_store(tmp_path, where)
+    original = store.cells_path.read_bytes()
+    with pytest.raises(StoreError, match=rf"cells.jsonl:{line}: not UTF-8 text .*codecbench store repair"):
+        store.rows()
+    kept, moved = store.repair()
+    assert (kept, moved) == (5, [line])
+    assert [r["image"] for r in store.rows()] == list("abcde")
+    (side,) = [json.loads(text) for text in (store.root / "cells.damaged.jsonl").read_text().splitlines()]
+    assert side["line"] == line
+    import base64
+
+    assert base64.b64decode(side["bytes_b64"]) + b"\n" in original  # nothing lost, byte for byte
+    assert store.repair() == (5, [])  # a repaired store needs nothing more
+
+
+def test_valid_json_that_is_not_a_row_is_damage_too(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append(row("a"))
+    with open(store.cells_path, "a") as f:
+        f.write('[1, 2]\n{"image": "no key columns"}\n' + json.dumps(dict(row("z"), setting="fifty")) + "\n")
+    store.append(row("b"))
+    with pytest.raises(StoreError, match="cells.jsonl:2: not a JSON object but list"):
+        store.rows()
+    assert store.repair() == (2, [2, 3, 4])
+    assert [r["image"] for r in store.rows()] == ["a", "b"]
+
+
+def test_store_repair_command_and_run_on_a_damaged_store(tmp_path):
+    import subprocess
+    import sys
+
+    store = _damaged_store(tmp_path, "middle")
+    cli = [sys.executable, "-m", "codecbench"]
+    run = subprocess.run([*cli, "run", "--codecs", "jpeg", "--dataset", "sample", "--settings", "jpeg=50",
+                          "--metrics", "psnr_rgb", "--results", str(store.root), "--quiet"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    assert f"{store.cells_path}:3: not UTF-8 text" in run.stderr and "codecbench store repair" in run.stderr
+    assert not (store.root / "runs").exists()  # stopped before any work
+    report = subprocess.run([*cli, "report", str(store.root), "-o", str(tmp_path / "rep")], capture_output=True,
+                            text=True, timeout=300)
+    assert report.returncode == 1 and "cells.jsonl:3" in report.stderr and "Traceback" not in report.stderr
+    repaired = subprocess.run([*cli, "store", "repair", str(store.root)], capture_output=True, text=True, timeout=60)
+    assert repaired.returncode == 0, repaired.stderr
+    assert "moved 1 unreadable line(s) (3)" in repaired.stdout and "5 rows kept" in repaired.stdout
+    exported = subprocess.run([*cli, "export", str(store.root), "--format", "json"], capture_output=True, text=True,
+                              timeout=120)
+    assert exported.returncode == 0 and len(json.loads(exported.stdout)) == 5
+
+
+# -- format versions ------------------------------------------------------------
+
+STORE_V1 = Path(__file__).parent / "data" / "store_v1"  # written by codecbench 0.1 (format 1: "inf" strings)
+
+
+def test_a_format_1_store_is_read_as_it_is_and_migrated_by_the_first_write(tmp_path):
+    old = ResultsStore(STORE_V1)
+    assert old.format_version() == 1
+    before = old.rows()
+    assert [r["psnr_rgb"] for r in before if r["codec"] == "png"] == [math.inf]
+    shutil.copytree(STORE_V1, tmp_path / "results")
+    store = ResultsStore(tmp_path / "results")
+    store.append(row("new"))
+    assert store.format_version() == 2
+    assert json.loads((tmp_path / "results" / "store.json").read_text()) == {"format": "codecbench-results",
+                                                                              "format_version": 2}
+    after = store.rows()
+    assert len(after) == len(before) + 1
+    for old_row, new_row in zip(before, after):
+        assert json.dumps(old_row, sort_keys=True) == json.dumps(new_row, sort_keys=True)
+    lines = [json.loads(line) for line in store.cells_path.read_text().splitlines()]
+    assert all(line[column] is None or isinstance(line[column], float)
+               for line in lines for column in ("bpp", "psnr_rgb", "psnr_y", "ms_ssim_db") if column in line)
+    assert [line["nonfinite"] for line in lines if line["nonfinite"]] == [
+        {"psnr_rgb": "inf", "psnr_y": "inf", "ms_ssim_db": "inf"}]
+
+
+def test_a_store_of_a_newer_format_is_refused(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append(row("a"))
+    (tmp_path / "store.json").write_text('{"format": "codecbench-results", "format_version": 99}')
+    with pytest.raises(StoreError, match="version 99"):
+        store.rows()
+
+
+def test_pandas_polars_and_pyarrow_read_cells_jsonl_directly(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.append([dict(row("a"), psnr_rgb=math.inf), row("b", psnr=30.0), dict(row("c"), error="boom", psnr_rgb=None)])
+    import pandas as pd
+
+    frame = pd.read_json(store.cells_path, lines=True)
+    assert frame["psnr_rgb"].dtype == float and frame["psnr_rgb"].isna().tolist() == [True, False, True]
+    pyarrow_json = pytest.importorskip("pyarrow.json")
+    table = pyarrow_json.read_json(store.cells_path)
+    assert str(table.schema.field("psnr_rgb").type) == "double" and table.num_rows == 3
+    polars = pytest.importorskip("polars")
+    assert polars.read_ndjson(store.cells_path)["psnr_rgb"].to_list() == [None, 30.0, None]

@@ -66,6 +66,7 @@ class RDCurve:
     decode_s: np.ndarray
     n_images: int  # images averaged per point (1 for a single image; 0 for a reference)
     description: str = ""
+    timing_spread: dict[str, np.ndarray] = field(default_factory=dict)  # TIMING_SPREAD keys, when timed repeatedly
 
     def points(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
         """(bpp, metric) of the points that have a finite value of the metric, sorted by bpp."""
@@ -196,12 +197,27 @@ def _successful(row: dict[str, Any]) -> bool:
     return not row.get("error") and row.get("codec") is not None and finite_float(row.get("bpp")) > 0
 
 
+#: Fastest and slowest of a cell's repeated timings (``--timing-repeats``), in its ``extra``; a mean point
+#: averages each over the images, like ``encode_s``.
+TIMING_SPREAD = ("encode_s_min", "encode_s_max", "decode_s_min", "decode_s_max")
+
+
+def _extra_value(row: Mapping[str, Any], key: str) -> float:
+    return finite_float((row.get("extra") or {}).get(key))
+
+
+def _timing_spread(columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The spread columns that hold any value (none when the cells were timed once)."""
+    return {key: columns[key] for key in TIMING_SPREAD if np.isfinite(columns[key]).any()}
+
+
 def _curve_from_points(label: str, points: list[dict[str, Any]], metrics: Sequence[str], n_images: int) -> RDCurve:
     points = sorted(points, key=lambda p: p["bpp"])
     column = lambda key: np.array([p[key] for p in points], dtype=float)  # noqa: E731
     return RDCurve(label=label, source="measured", bpp=column("bpp"),
                    quality={m: column(m) for m in metrics}, setting=column("setting"),
-                   encode_s=column("encode_s"), decode_s=column("decode_s"), n_images=n_images)
+                   encode_s=column("encode_s"), decode_s=column("decode_s"), n_images=n_images,
+                   timing_spread=_timing_spread({key: column(key) for key in TIMING_SPREAD}))
 
 
 def summarise(rows: Iterable[dict[str, Any]]) -> dict[str, DatasetResults]:
@@ -288,13 +304,16 @@ def _per_image_curves(label: str, sweep: dict[float, dict[str, dict[str, Any]]],
     columns = {key: np.array([finite_float(row.get(key)) for _, _, row in cells])
                for key in ("bpp", "encode_s", "decode_s", *metrics)}
     columns["setting"] = np.array([setting for _, setting, _ in cells])
+    columns.update({key: np.array([_extra_value(row, key) for _, _, row in cells]) for key in TIMING_SPREAD})
     order = np.lexsort((columns["bpp"], image_index))  # stable: by image, then by bpp
     bounds = np.searchsorted(image_index[order], np.arange(len(order_of_image) + 1))
+    spread = list(_timing_spread(columns))  # the same keys on every image's curve
     curves = {}
     for sha, start, stop in zip(order_of_image, bounds[:-1], bounds[1:]):
         part = {key: values[order[start:stop]] for key, values in columns.items()}
         curves[sha] = RDCurve(label=label, source="measured", bpp=part["bpp"], quality={m: part[m] for m in metrics},
-                              setting=part["setting"], encode_s=part["encode_s"], decode_s=part["decode_s"], n_images=1)
+                              setting=part["setting"], encode_s=part["encode_s"], decode_s=part["decode_s"], n_images=1,
+                              timing_spread={key: part[key] for key in spread})
     return curves
 
 
@@ -316,7 +335,8 @@ def _summarise_codec(label: str, codec: str, version: str, rows: list[dict[str, 
     mean_points = []
     for setting, cells in _complete(sweep, n, lambda s: f"{label} setting {s:g}: left out of the mean curve", notes):
         point = dict(curve_point(cells, metrics), setting=setting, encode_s=mean([value(r, "encode_s") for r in cells]),
-                     decode_s=mean([value(r, "decode_s") for r in cells]))
+                     decode_s=mean([value(r, "decode_s") for r in cells]),
+                     **{key: mean([_extra_value(r, key) for r in cells]) for key in TIMING_SPREAD})
         for metric in metrics:
             lacking = sum(not math.isfinite(value(r, metric)) for r in cells)
             if lacking and lacking < n:

@@ -7,19 +7,37 @@ import json
 import click
 
 from codecbench.cli.options import Command
+from codecbench.errors import UsageError
 
 
 @click.command(cls=Command)
 @click.argument("results_dir", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["csv", "json", "compressai"]), default="csv", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet", "compressai"]), default="csv",
+              show_default=True, help="parquet needs pyarrow and -o FILE.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="-", show_default=True)
 @click.option("--codec", default=None, help="With --format compressai: the codec to export.")
 @click.option("--dataset", default=None, help="With --format compressai: the dataset (default: the only one).")
 def export(results_dir, fmt, output, codec, dataset):
-    """Write the results table as CSV or JSON, or one codec's mean curve in CompressAI's JSON layout."""
+    """Write the results table as CSV, JSON or Parquet, or one codec's mean curve in CompressAI's JSON layout.
+
+    Tables hold the current row of every cell; non-finite values (a lossless PSNR) are +inf in Parquet, ``inf`` in
+    CSV and null in JSON; ``extra`` is JSON text in CSV and Parquet.
+    """
+    from codecbench.files import atomic_write, atomic_write_text
     from codecbench.store import open_existing
 
     store = open_existing(results_dir)
+    if fmt == "parquet":
+        if output == "-":
+            raise click.BadParameter("Parquet is binary: name a file, e.g. -o results.parquet", param_hint="--output")
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise UsageError("--format parquet needs pyarrow: pip install pyarrow") from None
+        frame = _flat_table(store)
+        atomic_write(output, lambda temporary: frame.to_parquet(temporary, index=False))
+        click.echo(f"wrote {output}", err=True)
+        return
     if fmt == "compressai":
         from codecbench.analysis.compressai import to_compressai_json
 
@@ -30,13 +48,16 @@ def export(results_dir, fmt, output, codec, dataset):
         frame = store.dataframe()
         text = frame.to_json(orient="records", indent=2)
     else:
-        frame = store.dataframe()
-        frame["extra"] = frame["extra"].map(lambda v: json.dumps(v) if v is not None else "")
-        text = frame.to_csv(index=False)
+        text = _flat_table(store).to_csv(index=False)
     if output == "-":
         click.echo(text)
     else:
-        from codecbench.files import atomic_write_text
-
         atomic_write_text(output, text)
         click.echo(f"wrote {output}", err=True)
+
+
+def _flat_table(store):
+    """The store's current rows with ``extra`` as JSON text (empty when absent): one flat column per field."""
+    frame = store.dataframe()
+    frame["extra"] = frame["extra"].map(lambda v: json.dumps(v) if v is not None else "")
+    return frame

@@ -19,11 +19,14 @@ from codecbench.cli.options import Command, parse_names, parse_values
 @click.option("--target-bpp", "target_list", default="0.25,0.5,1", show_default=True,
               help="Rates of the rate-matched table and the visual comparison (stored rate-targeted runs are added).")
 @click.option("--bpp-range", default="0,2", show_default=True, help="START,END of the area-under-the-curve interval.")
-@click.option("--reference", "references", multiple=True, type=click.Path(exists=True, dir_okay=False),
-              help="Published curve in CompressAI's results-JSON layout, overlaid and compared. Repeatable.")
+@click.option("--reference", "references", multiple=True, metavar="FILE|compressai:NAME",
+              help="Published curve, overlaid and compared: a file in CompressAI's results-JSON layout, or a "
+                   "carried curve by name for each dataset (`codecbench references`). Repeatable.")
 @click.option("--bd-method", type=click.Choice(["pchip", "cubic", "akima"]), default="pchip", show_default=True,
               help="Interpolation of the Bjøntegaard delta (pchip: JVET CTC; cubic: VCEG-M33).")
-def report(results_dir, output, anchor, metric_list, target_list, bpp_range, references, bd_method):
+@click.option("--figures", "figure_list", default=None, metavar="svg,pdf,png",
+              help="Also write static RD and speed figures sized for a two-column paper, in these formats.")
+def report(results_dir, output, anchor, metric_list, target_list, bpp_range, references, bd_method, figure_list):
     """Write report.html and BD-rate, rate-matched and area tables (Markdown, CSV, LaTeX) for RESULTS_DIR."""
     from codecbench.render.report import build_report
 
@@ -32,12 +35,19 @@ def report(results_dir, output, anchor, metric_list, target_list, bpp_range, ref
     span = parse_values(bpp_range, "--bpp-range")
     if len(span) != 2 or not span[1] > span[0]:
         raise click.BadParameter(f"{bpp_range!r} must be START,END with END > START", param_hint="--bpp-range")
+    missing = [r for r in references if not r.startswith("compressai:") and not Path(r).is_file()]
+    if missing:
+        raise click.BadParameter(f"{', '.join(missing)}: no such file (or use compressai:NAME)",
+                                 param_hint="--reference")
     result = build_report(results_dir, output, anchor=anchor, metrics=metrics, targets=targets,
-                          bpp_range=(span[0], span[1]), references=references, bd_method=bd_method)
+                          bpp_range=(span[0], span[1]), references=references, bd_method=bd_method,
+                          figures=parse_names(figure_list))
     if result.summary_markdown:
         click.echo(result.summary_markdown)
     for name, results in result.datasets.items():
         for note in results.notes:
             if note.startswith("no BD tables"):
                 click.echo(f"{name}: {note}", err=True)
+            elif note.startswith("reference "):
+                click.echo(f"warning: {name}: {note}", err=True)
     click.echo(f"report: {Path(result.html_path)}")

@@ -57,6 +57,7 @@ def _curve_columns(curve: RDCurve, metrics: Sequence[str]) -> dict[str, list]:
     columns = {"setting": _round(curve.setting), "bpp": _round(curve.bpp)}
     columns.update({m: _round(curve.quality[m]) for m in metrics if m in curve.quality})
     columns.update(encode_s=_round(curve.encode_s, 4), decode_s=_round(curve.decode_s, 4))
+    columns.update({key: _round(values, 4) for key, values in curve.timing_spread.items()})
     return columns
 
 

@@ -15,6 +15,8 @@ stored crops); it never runs a codec. It writes into the output folder:
     Quality at the target rates, measured or interpolated.
 ``auc.{md,csv,tex}``
     Area under each mean RD curve over the bpp range.
+``fig_<dataset>_<metric|speed>.{svg,pdf,png}``
+    With ``figures``: static RD and speed figures for a paper (:mod:`codecbench.render.figures`).
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from codecbench.analysis.bjontegaard import BD_METHODS, compare
-from codecbench.analysis.compressai import load_reference
+from codecbench.analysis.compressai import REFERENCE_PREFIX, load_reference, named_reference
+from codecbench.analysis.curves import RDCurve
 from codecbench.analysis.curves import DatasetResults, summarise
 from codecbench.analysis.ratematch import areas, rate_matched
 from codecbench.errors import UsageError
 from codecbench.metrics import METRICS
+from codecbench.render.figures import check_formats, write_figures
 from codecbench.render.html import crop_data, curve_colors, plot_data, render_page
 from codecbench.render.tables import (AUC_CSV_COLUMNS, BD_CSV_COLUMNS, Table, auc_records, auc_table, bd_records,
                                       bd_table, rate_matched_csv_columns, rate_matched_records, rate_matched_table,
@@ -54,12 +58,13 @@ class Report:
     datasets: dict[str, DatasetResults]
 
 
-def _check_options(metrics: Sequence[str], targets: Sequence[float], bd_method: str) -> None:
+def _check_options(metrics: Sequence[str], targets: Sequence[float], bd_method: str, figures: Sequence[str]) -> None:
     unknown = [m for m in metrics if m not in METRICS]
     if unknown:
         raise UsageError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
     if bd_method not in BD_METHODS:
         raise UsageError(f"unknown BD method {bd_method!r}; choose one of {', '.join(BD_METHODS)}")
+    check_formats(figures)
     if any(not (t > 0) for t in targets):
         raise UsageError(f"target bpp values must be positive, got {list(targets)}")
 
@@ -67,19 +72,22 @@ def _check_options(metrics: Sequence[str], targets: Sequence[float], bd_method: 
 def build_report(results_dir: str | Path, output_dir: str | Path | None = None, *, anchor: str = "jpeg",
                  metrics: Sequence[str] = DEFAULT_METRICS, targets: Sequence[float] = DEFAULT_TARGETS,
                  bpp_range: tuple[float, float] = DEFAULT_BPP_RANGE, references: Sequence[str | Path] = (),
-                 bd_method: str = "pchip") -> Report:
+                 bd_method: str = "pchip", figures: Sequence[str] = ()) -> Report:
     """Write the report of a results directory (default folder ``reports/<results dir name>``).
 
     ``metrics`` select the tables' metrics (the plots show every stored
-    metric); ``references`` are CompressAI results-JSON files drawn as dashed
-    curves and compared in the mean-curve convention, on every dataset.
+    metric); ``references`` are CompressAI results-JSON files (drawn on every
+    dataset) or published curves by name (``compressai:vtm``: each dataset's own
+    file, see :func:`codecbench.analysis.compressai.named_reference`), drawn as
+    dashed curves and compared in the mean-curve convention. A name no dataset
+    of the report has is a UsageError; a dataset without it gets a note.
     UsageError (a ValueError, with the reason) when the anchor has no results
     or an option is invalid; StoreError/ReferenceCurveError name an unreadable file.
     """
     store = open_existing(results_dir)
     folder = Path(output_dir) if output_dir is not None else Path("reports") / Path(results_dir).resolve().name
-    _check_options(metrics, targets, bd_method)
-    reference_curves = [load_reference(path) for path in references]
+    _check_options(metrics, targets, bd_method, figures)
+    file_curves = [load_reference(path) for path in references if not str(path).startswith(REFERENCE_PREFIX)]
     datasets = summarise(store.rows())
     datasets = {name: results for name, results in datasets.items() if results.codecs}
     if not datasets:
@@ -94,10 +102,14 @@ def build_report(results_dir: str | Path, output_dir: str | Path | None = None, 
     if not anchored:
         raise UsageError(f"anchor {anchor!r}: {'; '.join(problems)}; choose the anchor with --anchor")
 
+    curves_of = _reference_curves(datasets, file_curves, [str(r) for r in references
+                                                          if str(r).startswith(REFERENCE_PREFIX)])
+    reference_curves = list({c.label: c for curves in curves_of.values() for c in curves}.values())
     labels = sorted({label for r in datasets.values() for label in r.codecs}) + [c.label for c in reference_curves]
     colors = curve_colors(labels)
     folder.mkdir(parents=True, exist_ok=True)
 
+    files: list[Path] = []
     tables: dict[str, list[Table]] = {stem: [] for stem in TABLE_STEMS}
     records: dict[str, list[dict[str, Any]]] = {stem: [] for stem in TABLE_STEMS}
     summary_tables: list[Table] = []
@@ -107,10 +119,12 @@ def build_report(results_dir: str | Path, output_dir: str | Path | None = None, 
         if name in anchored:
             for kind in ("rate", "quality"):
                 comparisons = compare(results, anchored[name], metrics, kind=kind, method=bd_method,
-                                      references=reference_curves)
+                                      references=curves_of[name])
                 tables[f"bd_{kind}"].append(bd_table(results, comparisons, metrics, kind, bd_method))
                 records[f"bd_{kind}"] += bd_records(comparisons, kind, bd_method)
                 if kind == "rate":
+                    if figures:
+                        files += write_figures(folder, results, curves_of[name], metrics, comparisons, colors, figures)
                     terminal = [m for m in ("psnr_rgb", "ms_ssim_db", "ms_ssim") if m in results.metrics]
                     terminal = [m for m in terminal if m != "ms_ssim" or "ms_ssim_db" not in terminal]
                     summary_tables.append(bd_table(results, [c for c in comparisons if c.metric in terminal],
@@ -118,15 +132,14 @@ def build_report(results_dir: str | Path, output_dir: str | Path | None = None, 
         matched = rate_matched(results, all_targets, metrics)
         tables["rate_matched"].append(rate_matched_table(results, matched, metrics))
         records["rate_matched"] += rate_matched_records(matched, [m for m in metrics if m in results.metrics])
-        area_entries = areas(results, metrics, bpp_range, reference_curves)
+        area_entries = areas(results, metrics, bpp_range, curves_of[name])
         tables["auc"].append(auc_table(results, area_entries, metrics, bpp_range))
         records["auc"] += auc_records(area_entries, bpp_range)
-        plots.append(plot_data(results, reference_curves, colors))
+        plots.append(plot_data(results, curves_of[name], colors))
         crops[name] = crop_data(store, results, all_targets, blobs)
 
     csv_columns = {"bd_rate": BD_CSV_COLUMNS, "bd_quality": BD_CSV_COLUMNS,
                    "rate_matched": rate_matched_csv_columns(metrics), "auc": AUC_CSV_COLUMNS}
-    files = []
     for stem, stem_tables in tables.items():
         for suffix, text in (("md", "\n".join(t.to_markdown() for t in stem_tables)),
                              ("tex", "% codecbench report tables; needs \\usepackage{booktabs}\n"
@@ -146,3 +159,20 @@ def build_report(results_dir: str | Path, output_dir: str | Path | None = None, 
     files.append(html_path)
     summary = "\n".join(t.to_markdown() for t in summary_tables)
     return Report(folder, html_path, files, summary, datasets)
+
+
+def _reference_curves(datasets: dict[str, DatasetResults], file_curves: list[RDCurve],
+                      names: list[str]) -> dict[str, list[RDCurve]]:
+    """Each dataset's reference curves: every file's, plus its own published curve of each name."""
+    curves_of = {name: list(file_curves) for name in datasets}
+    for reference in names:
+        found = {name: named_reference(reference, name) for name in datasets}
+        if not any(found.values()):
+            raise UsageError(f"--reference {reference}: no published curve for dataset(s) {', '.join(datasets)}; "
+                             "`codecbench references` lists the curves of each dataset")
+        for name, curve in found.items():
+            if curve is None:
+                datasets[name].notes.append(f"reference {reference}: no published curve for dataset {name}; not drawn")
+            else:
+                curves_of[name].append(curve)
+    return curves_of

@@ -41,13 +41,20 @@
       if (!cols || !cols[y]) continue;
       const idx = cols.bpp.map((_, i) => i).filter((i) => cols[y][i] !== null && cols.bpp[i] !== null);
       if (!idx.length) continue;
-      out.push({
+      const trace = {
         type: "scatter", mode: "lines+markers", name: c.label, legendgroup: c.label,
         x: idx.map((i) => cols.bpp[i]), y: idx.map((i) => cols[y][i] * scale),
         text: idx.map((i) => hover(c, cols, i)), hoverinfo: "text",
         line: { color: c.color, dash: c.source === "reference" ? "dash" : "solid", width: 1.5 },
         marker: { size: 5 },
-      });
+      };
+      const low = cols[y + "_min"], high = cols[y + "_max"];  // spread of repeated timings (--timing-repeats)
+      if (low && high) {
+        const gap = (bound, sign) => idx.map((i) => (bound[i] === null ? null : sign * (bound[i] - cols[y][i]) * scale));
+        trace.error_y = { type: "data", symmetric: false, array: gap(high, 1), arrayminus: gap(low, -1),
+                          color: c.color, thickness: 1, width: 3 };
+      }
+      out.push(trace);
     }
     if (state.image < 0) {
       for (const t of ds().targets) {
