@@ -8,6 +8,12 @@ the value and, for the references, the absolute difference from codecbench's
 value. One-core numbers (torch then runs one thread)::
 
     taskset -c 0 .venv/bin/pytest benchmarks/bench_metrics.py --benchmark-only
+
+``test_numpy_against_torch`` times codecbench's numpy PSNR-RGB + PSNR-Y + SSIM +
+MS-SSIM against the PyTorch implementation it replaced
+(``torch_fidelity_reference.py``) in the same run, alternating the two, one
+BLAS and one torch thread each; it prints and records the ratio of their
+fastest rounds (target ≤ 0.6) and the largest difference of their values.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +33,12 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from codecbench import metrics
-from codecbench.metrics import perceptual
+from codecbench.metrics import fidelity, perceptual
+
+from torch_fidelity_reference import compute as torch_compute
 
 USUAL_SET = ["psnr_rgb", "psnr_y", "ssim", "ms_ssim"]
+ROUNDS_SIDE_BY_SIDE = 20
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +74,42 @@ def test_usual_set_together(benchmark, pair) -> None:
     source, reference, distorted = pair
     values = benchmark(metrics.compute, reference, distorted, USUAL_SET)
     benchmark.extra_info.update(image=source, **values)
+
+
+@pytest.fixture
+def one_thread_each():
+    """One BLAS thread (numpy) and one torch thread, restored afterwards."""
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(limits=1):
+        yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.benchmark(group="numpy vs torch", min_rounds=5)
+def test_numpy_against_torch(benchmark, pair, one_thread_each, capsys) -> None:
+    """The usual set by the numpy module and by the torch implementation it replaced, alternated in one run."""
+    source, reference, distorted = pair
+    rounds = {"numpy": [], "torch": []}
+    for _ in range(ROUNDS_SIDE_BY_SIDE):
+        for name, compute in (("numpy", fidelity.compute), ("torch", torch_compute)):
+            start = time.perf_counter()
+            compute(reference, distorted, USUAL_SET)
+            rounds[name].append(time.perf_counter() - start)
+    ours, theirs = fidelity.compute(reference, distorted, USUAL_SET), torch_compute(reference, distorted, USUAL_SET)
+    ratio = min(rounds["numpy"]) / min(rounds["torch"])
+    difference = max(abs(ours[name] - theirs[name]) for name in USUAL_SET)
+    benchmark(fidelity.compute, reference, distorted, USUAL_SET)
+    benchmark.extra_info.update(image=source, numpy_ms=1e3 * min(rounds["numpy"]), torch_ms=1e3 * min(rounds["torch"]),
+                                ratio=ratio, median_ratio=float(np.median(np.divide(rounds["numpy"], rounds["torch"]))),
+                                max_abs_difference=difference)
+    with capsys.disabled():
+        print(f"\n    {source}: numpy {1e3 * min(rounds['numpy']):.1f} ms, torch {1e3 * min(rounds['torch']):.1f} ms "
+              f"(fastest of {ROUNDS_SIDE_BY_SIDE} alternated rounds): ratio {ratio:.2f}; "
+              f"largest difference {difference:.1e}")
+    assert difference < 1e-7
 
 
 @pytest.mark.benchmark(group="metric alone", min_rounds=3)

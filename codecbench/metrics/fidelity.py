@@ -1,4 +1,4 @@
-"""Image quality metrics with the conventions of the learned-compression literature.
+"""Image quality metrics with the conventions of the learned-compression literature (numpy, no torch).
 
 Every function takes the reference and the distorted image as H×W×3 uint8 RGB
 arrays of equal shape and returns a Python float. The dataset value of a
@@ -9,8 +9,8 @@ done by the report, not here.
   RGB channels, in float64. Identical images give +inf.
 - ``psnr_y``: the same on BT.601 luma Y = 0.299 R + 0.587 G + 0.114 B,
   computed from the 8-bit values (full range, not rounded), peak 255; the
-  luma differences are formed exactly, as (299 ΔR + 587 ΔG + 114 ΔB) / 1000 in
-  float64, so a change that leaves luma unchanged gives +inf.
+  luma differences are formed exactly, as (299 ΔR + 587 ΔG + 114 ΔB) / 1000,
+  so a change that leaves luma unchanged gives +inf.
 - ``ssim``: Wang et al. 2004. Gaussian window σ = 1.5 truncated to 11×11
   normalised taps, K1 = 0.01, K2 = 0.03, data range 255, population (not
   sample) covariance, computed over the valid region only (no padding: the
@@ -31,33 +31,39 @@ done by the report, not here.
   to sum to 1, so that S = 1 gives max(SSIM, 0).
 - ``ms_ssim_db``: −10·log10(1 − MS-SSIM) in dB; +inf when MS-SSIM = 1.
 
-Numerics of SSIM and MS-SSIM: the Gaussian filtering runs in float32, as two
-band-matrix products (down the columns, then along the rows), several times
-faster than float64 filtering. Float32 alone would cancel badly in
-σ² = E[x²] − μ² on flat areas, so the window centres are cut into tiles of
-about 16×24 and each tile is shifted by its own centre pixel before x, y, x − y
-and the squares are filtered (variances and covariances do not change under a
-shift; the means get the shift added back). The filter taps are the float64
-Gaussian rounded to multiples of 2⁻²⁵ so that they sum to exactly 1. On the 24
-Kodak images distorted by JPEG (quality 5/30/90), Gaussian noise (σ 2 and 20),
-+40 offset, inversion, a vertical flip and flat grey/black/white replacements,
-SSIM and MS-SSIM stay within 1e-7 of the float64 references (worst 6.7e-8 and
-4.2e-8; scikit-image, and pytorch-msssim given the same float64 window).
+Numerics of SSIM and MS-SSIM (numpy and BLAS, no torch). They are computed from
+the sum u = x + y and the difference d = x − y of the two images (exact in
+float32 at every scale, and pooled as they are): with μ and σ² over the window,
+cs = 1 − 2σd² / (σu² + σd² + 2 C2), which is Wang's (2σxy + C2) / (σx² + σy² + C2)
+and stays precise where the images are close (σd² small), and luminance =
+(2μxμy + C1) / (μx² + μy² + C1) with μx = (μu + μd) / 2, μy = (μu − μd) / 2.
+Identical images give exactly 1, and swapping the images changes nothing. The
+Gaussian filtering runs in float32, as two band-matrix products (down the
+columns, then along the rows). Float32 alone would cancel badly in
+σ² = E[u²] − μ² on flat areas, so the window centres are cut into tiles of
+about 16×24 and each tile's u and d are shifted by their values at its centre
+pixel before they and their squares are filtered (variances do not change
+under a shift; the means get the shift added back). The filter taps are the
+float64 Gaussian rounded to multiples of 2⁻²⁵ so that they sum to exactly 1.
+The maps are summed in float32 along each row of window centres (pairwise)
+and in float64 over the rows. On the 24 Kodak images distorted by JPEG
+(quality 5/30/90), Gaussian noise (σ 2 and 20), +40 offset, inversion, a
+vertical flip and flat grey/black/white replacements, SSIM and MS-SSIM stay
+within 1e-7 of the float64 references (worst 5.9e-8 and 4.8e-8; scikit-image,
+and pytorch-msssim given the same float64 window; ``benchmarks/fidelity_accuracy.py``).
 pytorch-msssim's own float32 window (sum 1 − 3e-8) moves its results by up to
-1.2e-5 on the flat replacements. Products run in full float32 even if the
-process allowed bfloat16 ones (``torch.set_float32_matmul_precision``).
+1.2e-5 on the flat replacements.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
+from numpy.lib.stride_tricks import as_strided
 
 from codecbench.errors import MetricError
 from codecbench.metrics.spec import check_pair, ms_ssim_to_db
@@ -68,7 +74,7 @@ SSIM_RADIUS = 5  # 11 taps: scikit-image's truncate=3.5 and pytorch-msssim's win
 SSIM_K1, SSIM_K2 = 0.01, 0.03
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 LUMA_BT601 = (0.299, 0.587, 0.114)
-_LUMA_THOUSANDTHS = torch.tensor([299.0, 587.0, 114.0], dtype=torch.float64)  # 1000 × LUMA_BT601, exact
+_LUMA_THOUSANDTHS = np.array([299.0, 587.0, 114.0], np.float32)  # 1000 × LUMA_BT601, exact
 
 _taps = np.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=np.float64)
 #: The normalised 1-D Gaussian (float64); the 2-D window is its outer product.
@@ -79,12 +85,12 @@ WINDOW_SIDE = GAUSSIAN_WINDOW.size
 _C1 = (SSIM_K1 * PEAK) ** 2
 _C2 = (SSIM_K2 * PEAK) ** 2
 # Window centres per tile (about), rows × columns: each tile is centred on its own pixel value.
-# Smaller tiles centre better but repeat more of the 10-pixel window margin; 16×24 measured best.
-_TILE_ROWS, _TILE_COLS = 16, 24
-_MOMENTS = 4  # filtered per RGB channel: x', x' − y', x'² + y'², (x' − y')²
+# Smaller tiles centre better but repeat more of the 10-pixel window margin.
+TILE_ROWS, TILE_COLS = 16, 24
+_CHUNK = 100_000  # floats of u and d tiles handled per step (whole tile rows, at least one): stays in cache
 
 
-def _float32_window() -> np.ndarray:
+def float32_window() -> np.ndarray:
     """GAUSSIAN_WINDOW on a 2⁻²⁵ grid (each tap within 1.5e-8) with the centre tap making the sum exactly 1."""
     grid = 2.0**-25
     taps = np.round(GAUSSIAN_WINDOW / grid) * grid
@@ -92,130 +98,163 @@ def _float32_window() -> np.ndarray:
     return taps.astype(np.float32)
 
 
-_WINDOW32 = _float32_window()
-
-
 @functools.lru_cache(maxsize=64)
-def _band(outputs: int) -> torch.Tensor:
+def band_matrix(outputs: int) -> np.ndarray:
     """outputs × (outputs + 10) float32 matrix whose rows are the window shifted by one: valid 1-D filtering."""
     band = np.zeros((outputs, outputs + WINDOW_SIDE - 1), np.float32)
-    for tap, weight in enumerate(_WINDOW32):
+    for tap, weight in enumerate(float32_window()):
         band[np.arange(outputs), np.arange(outputs) + tap] = weight
-    return torch.from_numpy(band)
+    band.flags.writeable = False
+    return band
 
 
-@contextlib.contextmanager
-def ieee_float32_matmul() -> Iterator[None]:
-    """Full float32 products even if the process allowed bfloat16 ones (set_float32_matmul_precision)."""
-    previous = torch.get_float32_matmul_precision()
-    if previous == "highest":
-        yield
-        return
-    torch.set_float32_matmul_precision("highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(previous)
-
-
-def _require_window(shape: tuple[int, ...]) -> None:
-    if min(shape[:2]) < WINDOW_SIDE:
-        raise MetricError(f"image {shape[1]}×{shape[0]} is smaller than the {WINDOW_SIDE}×{WINDOW_SIDE} SSIM window")
-
-
-def _psnr_from_mse(mse: float) -> float:
-    return math.inf if mse == 0 else 10.0 * math.log10(PEAK**2 / mse)
-
-
-# -- SSIM / MS-SSIM core: planar 3×H×W float32 tensors holding exact pixel values --
-
-
-def _tile_grid(valid: int, target: int) -> tuple[int, int]:
+def tile_grid(valid: int, target: int) -> tuple[int, int]:
     """(tiles, window centres per tile): tiles of about ``target`` covering ``valid`` centres, the last one not empty."""
     size = -(-valid // max(1, round(valid / target)))
     return -(-valid // size), size
 
 
-def _ssim_terms(x: torch.Tensor, y: torch.Tensor, want_ssim: bool, want_cs: bool) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Per-channel means (float64, shape (3,)) of the SSIM map and of the contrast–structure map.
-
-    ``x`` and ``y`` are 3×H×W float32 tensors (H, W ≥ 11). The window centres are
-    cut into tiles; each tile is shifted by its centre pixel before x', y',
-    x' − y' and the squares are filtered (a band-matrix product down the
-    columns, then along the rows), which keeps float32 accurate (module docstring).
-    Tiles are processed one row of tiles at a time so the work stays in cache.
-    """
-    _, height, width = x.shape
-    radius = SSIM_RADIUS
-    valid_h, valid_w = height - 2 * radius, width - 2 * radius
-    rows, tile_h = _tile_grid(valid_h, _TILE_ROWS)
-    cols, tile_w = _tile_grid(valid_w, _TILE_COLS)
-    span_h, span_w = tile_h + 2 * radius, tile_w + 2 * radius
-    padded_h, padded_w = rows * tile_h + 2 * radius, cols * tile_w + 2 * radius
-    centre_rows = torch.from_numpy(np.minimum(np.arange(rows) * tile_h + radius + tile_h // 2, height - 1))
-    centre_cols = torch.from_numpy(np.minimum(np.arange(cols) * tile_w + radius + tile_w // 2, width - 1))
-
-    def tiles(image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(rows, span_h, 3, cols, span_w) view of overlapping tiles, and each tile's shift (rows, 1, 3, cols, 1)."""
-        shift = image[:, centre_rows[:, None], centre_cols[None, :]].permute(1, 0, 2)[:, None, :, :, None]
-        if (padded_h, padded_w) != (height, width):
-            padded = image.new_zeros((3, padded_h, padded_w))
-            padded[:, :height, :width] = image
-            image = padded
-        image = image.contiguous()  # the strides below assume it
-        view = image.as_strided((rows, span_h, 3, cols, span_w),
-                                (tile_h * padded_w, padded_w, padded_h * padded_w, tile_w, 1))
-        return view, shift
-
-    x_tiles, x_shifts = tiles(x)
-    y_tiles, y_shifts = tiles(y)
-    down, across = _band(tile_h), _band(tile_w).T
-    moments = torch.empty((span_h, _MOMENTS, 3, cols, span_w))
-    xs, ds, squares, d_squares = moments.unbind(1)
-    last_w = valid_w - (cols - 1) * tile_w
-    ssim_sum = torch.zeros(3, dtype=torch.float64)
-    cs_sum = torch.zeros(3, dtype=torch.float64)
-
-    def accumulate(total: torch.Tensor, values: torch.Tensor) -> None:  # values: (h, 3, cols, tile_w)
-        total += values[:, :, :-1].sum((0, 2, 3), dtype=torch.float64)
-        total += values[:, :, -1, :last_w].sum((0, 2), dtype=torch.float64)
-
-    with ieee_float32_matmul():
-        for row in range(rows):
-            x_shift, y_shift = x_shifts[row], y_shifts[row]
-            torch.sub(x_tiles[row], x_shift, out=xs)
-            ys = y_tiles[row] - y_shift
-            torch.sub(xs, ys, out=ds)
-            torch.mul(xs, xs, out=squares).addcmul_(ys, ys)
-            torch.mul(ds, ds, out=d_squares)
-            filtered = torch.mm(torch.mm(down, moments.view(span_h, -1)).view(-1, span_w), across)
-            centres = tile_h if row < rows - 1 else valid_h - (rows - 1) * tile_h
-            mu_x, mu_d, mean_squares, mean_d_squares = filtered.view(tile_h, _MOMENTS, 3, cols, tile_w)[:centres].unbind(1)
-            mu_y = mu_x - mu_d
-            # σx² + σy² + C2, and σ²(x − y) = σx² + σy² − 2σxy: cs = (2σxy + C2) / (σx² + σy² + C2)
-            variances = torch.addcmul(mean_squares, mu_x, mu_x, value=-1).addcmul_(mu_y, mu_y, value=-1).add_(_C2)
-            cs_map = torch.addcmul(mean_d_squares, mu_d, mu_d, value=-1).div_(variances).neg_().add_(1.0)
-            if want_cs:
-                accumulate(cs_sum, cs_map)
-            if want_ssim:
-                mean_x = mu_x.add_(x_shift)
-                mean_y = mu_y.add_(y_shift)
-                luminance = torch.mul(mean_x, mean_y).mul_(2).add_(_C1)
-                # both squares rounded before adding, as 2·μxμy above: identical images give exactly 1
-                luminance.div_(torch.mul(mean_x, mean_x).add_(torch.mul(mean_y, mean_y)).add_(_C1))
-                accumulate(ssim_sum, luminance.mul_(cs_map))
-    count = valid_h * valid_w
-    return ((ssim_sum / count).numpy() if want_ssim else None), ((cs_sum / count).numpy() if want_cs else None)
+def require_window(shape: tuple[int, ...]) -> None:
+    if min(shape[:2]) < WINDOW_SIDE:
+        raise MetricError(f"image {shape[1]}×{shape[0]} is smaller than the {WINDOW_SIDE}×{WINDOW_SIDE} SSIM window")
 
 
-def _pool(image: torch.Tensor) -> torch.Tensor:
-    """2×2 average pooling of 3×H×W; an odd side gets one zero row/column in front (PyTorch avg_pool2d padding)."""
-    _, height, width = image.shape
-    if height % 2 or width % 2:
-        padded = image.new_zeros((3, height + height % 2, width + width % 2))
-        padded[:, height % 2:, width % 2:] = image
-        image = padded
-    return (image[:, 0::2, 0::2] + image[:, 1::2, 0::2] + image[:, 0::2, 1::2] + image[:, 1::2, 1::2]).mul_(0.25)
+def psnr_from_mse(mse: float) -> float:
+    return math.inf if mse == 0 else 10.0 * math.log10(PEAK**2 / mse)
+
+
+# -- SSIM / MS-SSIM core: planes u = x + y and d = x − y, 2×3×H×W float32 (plus zero padding) --
+
+
+@dataclass(frozen=True)
+class _Tiling:
+    """How the valid window centres of an H×W image are cut into tiles (see the module docstring)."""
+
+    height: int
+    width: int
+
+    @property
+    def valid(self) -> tuple[int, int]:
+        return self.height - 2 * SSIM_RADIUS, self.width - 2 * SSIM_RADIUS
+
+    @property
+    def grid(self) -> tuple[int, int, int, int]:
+        """(tile rows, centres per tile row, tile columns, centres per tile column)."""
+        valid_h, valid_w = self.valid
+        return (*tile_grid(valid_h, TILE_ROWS), *tile_grid(valid_w, TILE_COLS))
+
+    @property
+    def padded_shape(self) -> tuple[int, int]:
+        """Rows and columns the planes need (zeros beyond the image) so that every tile reads inside them."""
+        rows, tile_h, cols, tile_w = self.grid
+        return rows * tile_h + 2 * SSIM_RADIUS, cols * tile_w + 2 * SSIM_RADIUS
+
+
+def _planes(tiling: _Tiling) -> np.ndarray:
+    """2×3×padded planes for an image of ``tiling``'s size (u and d), zero beyond the image."""
+    planes = np.empty((2, 3, *tiling.padded_shape), np.float32)
+    planes[:, :, tiling.height:] = 0
+    planes[:, :, :tiling.height, tiling.width:] = 0
+    return planes
+
+
+def _ssim_sums(planes: np.ndarray, tiling: _Tiling, want_ssim: bool) -> np.ndarray:
+    """Per-channel sums (float64, 2×3) over the valid window centres of the cs map and, with ``want_ssim``, the SSIM map."""
+    rows, tile_h, cols, tile_w = tiling.grid
+    margin = 2 * SSIM_RADIUS
+    span_h, span_w = tile_h + margin, tile_w + margin
+    padded_h, padded_w = tiling.padded_shape
+    valid_h, valid_w = tiling.valid
+    line, out_line = cols * span_w, cols * tile_w  # one row of all tiles before filtering, after filtering
+    centre_rows = np.minimum(np.arange(rows) * tile_h + SSIM_RADIUS + tile_h // 2, tiling.height - 1)
+    centre_cols = np.minimum(np.arange(cols) * tile_w + SSIM_RADIUS + tile_w // 2, tiling.width - 1)
+    centres = planes[:, :, centre_rows[:, None], centre_cols[None, :]].transpose(2, 0, 1, 3)  # rows, 2, 3, cols
+    shift_in = np.repeat(centres[..., None, :, None], span_w, axis=-1).reshape(rows, 2, 3, 1, line)
+    doubled = np.stack([centres[:, 0] + centres[:, 1], centres[:, 0] - centres[:, 1]], axis=1)  # 2x, 2y at the centres
+    shift_out = np.repeat(doubled[..., None, :, None], tile_w, axis=-1).reshape(rows, 2, 3, 1, out_line)
+
+    step = max(1, min(rows, _CHUNK // (2 * 3 * span_h * line)))  # tile rows per step
+    moments = np.empty((step, 4, 3, span_h, line), np.float32)  # u', d', u'², d'²
+    down = np.empty((step, 4, 3, tile_h, line), np.float32)
+    filtered = np.empty((step, 4, 3, tile_h * cols, tile_w), np.float32)
+    maps = np.empty((step, 2, 3, tile_h, out_line), np.float32)  # cs, SSIM (or scratch)
+    down_band, across_band = band_matrix(tile_h), band_matrix(tile_w).T
+    itemsize = planes.itemsize
+    tile_strides = (tile_h * padded_w * itemsize, padded_h * padded_w * itemsize, padded_w * itemsize,
+                    tile_w * itemsize, itemsize)
+    sums = np.zeros((2, 3))
+    summed = 2 if want_ssim else 1
+    for first in range(0, rows, step):
+        n = min(step, rows - first)
+        m = moments[:n]
+        for i in (0, 1):  # the tiles of u and d, each shifted by its centre value
+            tiles = as_strided(planes[i, :, first * tile_h:], (n, 3, span_h, cols, span_w), tile_strides,
+                               writeable=False)
+            np.copyto(m[:, i].reshape(n, 3, span_h, cols, span_w), tiles)
+            np.subtract(m[:, i], shift_in[first:first + n, i], out=m[:, i])
+        np.multiply(m[:, 0], m[:, 0], out=m[:, 2])
+        np.multiply(m[:, 1], m[:, 1], out=m[:, 3])
+        f1 = down[:n]
+        np.matmul(down_band, m.reshape(-1, span_h, line), out=f1.reshape(-1, tile_h, line))
+        f2 = filtered[:n]
+        np.matmul(f1.reshape(-1, tile_h * cols, span_w), across_band, out=f2.reshape(-1, tile_h * cols, tile_w))
+        f2 = f2.reshape(n, 4, 3, tile_h, out_line)
+        mu_u, mu_d, var_u, var_d = f2[:, 0], f2[:, 1], f2[:, 2], f2[:, 3]
+        r = maps[:n]
+        cs, scratch = r[:, 0], r[:, -1]
+        np.multiply(mu_u, mu_u, out=scratch)
+        np.subtract(var_u, scratch, out=var_u)  # σu²
+        np.multiply(mu_d, mu_d, out=scratch)
+        np.subtract(var_d, scratch, out=var_d)  # σd²
+        # cs = 1 − 2σd² / (σu² + σd² + 2 C2): σd² is small where the images are close, and precise
+        np.add(var_u, var_d, out=scratch)
+        np.add(scratch, 2 * _C2, out=scratch)
+        np.divide(var_d, scratch, out=cs)
+        np.multiply(cs, -2.0, out=cs)
+        np.add(cs, 1.0, out=cs)
+        if want_ssim:  # luminance (2μxμy + C1) / (μx² + μy² + C1) = (2ab + 4 C1) / (a² + b² + 4 C1), a = 2μx, b = 2μy
+            a, b = var_u, var_d  # reused
+            np.add(mu_u, mu_d, out=a)
+            np.add(a, shift_out[first:first + n, 0], out=a)
+            np.subtract(mu_u, mu_d, out=b)
+            np.add(b, shift_out[first:first + n, 1], out=b)
+            np.multiply(a, b, out=mu_u)
+            np.multiply(mu_u, 2.0, out=mu_u)
+            np.add(mu_u, 4 * _C1, out=mu_u)
+            np.multiply(a, a, out=a)
+            np.multiply(b, b, out=b)
+            np.add(a, b, out=scratch)
+            np.add(scratch, 4 * _C1, out=scratch)
+            np.divide(mu_u, scratch, out=scratch)
+            np.multiply(scratch, cs, out=r[:, 1])  # SSIM
+        row_sums = r[:, :summed, :, :, :valid_w].sum(axis=-1)  # float32, pairwise along each row of centres
+        if first + n == rows:  # the last tile row may reach past the valid centres
+            row_sums[-1, ..., valid_h - (rows - 1) * tile_h:] = 0
+        sums[:summed] += row_sums.sum(axis=(0, 3), dtype=np.float64)
+    return sums
+
+
+def _ssim_terms(planes: np.ndarray, tiling: _Tiling, want_ssim: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per-channel means (float64, shape (3,)) of the cs map and, with ``want_ssim``, of the SSIM map."""
+    cs, ssim_means = _ssim_sums(planes, tiling, want_ssim) / math.prod(tiling.valid)
+    return cs, (ssim_means if want_ssim else None)
+
+
+def _pool(planes: np.ndarray, tiling: _Tiling) -> tuple[np.ndarray, _Tiling]:
+    """2×2 average pooling of the image in ``planes``; an odd side gets one zero row/column in front."""
+    height, width = tiling.height, tiling.width
+    pad_h, pad_w = height % 2, width % 2
+    image = planes[:, :, :height, :width]
+    if pad_h or pad_w:
+        image = np.zeros((2, 3, height + pad_h, width + pad_w), np.float32)
+        image[:, :, pad_h:, pad_w:] = planes[:, :, :height, :width]
+    pooled = _Tiling((height + pad_h) // 2, (width + pad_w) // 2)
+    out = _planes(pooled)
+    pairs = np.add(image[:, :, 0::2], image[:, :, 1::2])
+    target = out[:, :, :pooled.height, :pooled.width]
+    np.add(pairs[..., 0::2], pairs[..., 1::2], out=target)
+    np.multiply(target, 0.25, out=target)
+    return out, pooled
 
 
 def ms_ssim_scales(height: int, width: int) -> int:
@@ -233,20 +272,6 @@ def ms_ssim_weights(scales: int) -> np.ndarray:
     return weights if scales == len(MS_SSIM_WEIGHTS) else weights / weights.sum()
 
 
-def _ms_ssim_from(x: torch.Tensor, y: torch.Tensor, first_cs: np.ndarray, first_ssim: np.ndarray) -> float:
-    """MS-SSIM given the first scale's per-channel cs and SSIM means."""
-    scales = ms_ssim_scales(*x.shape[1:])
-    factors = []
-    ssim_means, cs = first_ssim, first_cs
-    for level in range(1, scales):
-        factors.append(np.maximum(cs, 0.0))
-        x, y = _pool(x), _pool(y)
-        ssim_means, cs = _ssim_terms(x, y, want_ssim=level == scales - 1, want_cs=level < scales - 1)
-    factors.append(np.maximum(ssim_means, 0.0))
-    per_channel = np.prod(np.stack(factors) ** ms_ssim_weights(scales)[:, None], axis=0)
-    return float(per_channel.mean())
-
-
 # -- the metrics --------------------------------------------------------------
 
 
@@ -255,42 +280,55 @@ class _Pair:
 
     def __init__(self, reference: np.ndarray, distorted: np.ndarray) -> None:
         check_pair(reference, distorted)
-        self.reference, self.distorted = reference, distorted
-        # exact 8-bit values, planar 3×H×W, C-contiguous
-        self.x = torch.from_numpy(np.ascontiguousarray(reference.transpose(2, 0, 1), dtype=np.float32))
-        self.y = torch.from_numpy(np.ascontiguousarray(distorted.transpose(2, 0, 1), dtype=np.float32))
-        self._difference: torch.Tensor | None = None
+        self.shape = reference.shape
+        self.difference = np.subtract(reference, distorted, dtype=np.int16)  # H×W×3, exact
+        self._reference, self._distorted = reference, distorted
+        self._planes: np.ndarray | None = None
         self._first_scale: tuple[np.ndarray, np.ndarray] | None = None
         self._ms_ssim: float | None = None
 
-    def difference(self) -> torch.Tensor:
-        """reference − distorted in float64, 3×(H·W) (exact)."""
-        if self._difference is None:
-            self._difference = (self.x - self.y).view(3, -1).double()
-        return self._difference
+    def planes(self) -> np.ndarray:
+        """u = x + y and d = x − y as zero-padded 2×3×H'×W' float32 planes (exact)."""
+        if self._planes is None:
+            require_window(self.shape)
+            self._planes = _planes(_Tiling(*self.shape[:2]))
+            height, width = self.shape[:2]
+            total = np.add(self._reference, self._distorted, dtype=np.int16)
+            np.copyto(self._planes[0, :, :height, :width], total.transpose(2, 0, 1), casting="unsafe")
+            np.copyto(self._planes[1, :, :height, :width], self.difference.transpose(2, 0, 1), casting="unsafe")
+        return self._planes
 
     def first_scale(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-channel (SSIM, cs) means at full resolution: SSIM and MS-SSIM's first scale share them."""
+        """Per-channel (cs, SSIM) means at full resolution: SSIM and MS-SSIM's first scale share them."""
         if self._first_scale is None:
-            _require_window(self.reference.shape)
-            self._first_scale = _ssim_terms(self.x, self.y, want_ssim=True, want_cs=True)
+            self._first_scale = _ssim_terms(self.planes(), _Tiling(*self.shape[:2]), want_ssim=True)
         return self._first_scale
 
     def psnr_rgb(self) -> float:
-        diff = self.difference().view(-1)
-        return _psnr_from_mse(float(torch.dot(diff, diff)) / diff.numel())
+        diff = self.difference.reshape(-1).astype(np.float64)
+        return psnr_from_mse(float(np.dot(diff, diff)) / diff.size)
 
     def psnr_y(self) -> float:
-        luma_thousandths = _LUMA_THOUSANDTHS @ self.difference()  # 1000 × ΔY, whole numbers: exact
-        return _psnr_from_mse(float(torch.dot(luma_thousandths, luma_thousandths)) / 1e6 / luma_thousandths.numel())
+        # 1000 × ΔY = 299 ΔR + 587 ΔG + 114 ΔB: whole numbers below 2²⁴, exact in float32
+        luma_thousandths = (self.difference.reshape(-1, 3).astype(np.float32) @ _LUMA_THOUSANDTHS).astype(np.float64)
+        return psnr_from_mse(float(np.dot(luma_thousandths, luma_thousandths)) / 1e6 / luma_thousandths.size)
 
     def ssim(self) -> float:
-        return float(self.first_scale()[0].mean())
+        return float(self.first_scale()[1].mean())
 
     def ms_ssim(self) -> float:
         if self._ms_ssim is None:
-            ssim_means, cs = self.first_scale()
-            self._ms_ssim = _ms_ssim_from(self.x, self.y, cs, ssim_means)
+            cs, ssim_means = self.first_scale()
+            planes, tiling = self.planes(), _Tiling(*self.shape[:2])
+            scales = ms_ssim_scales(*self.shape[:2])
+            factors = []
+            for level in range(1, scales):
+                factors.append(np.maximum(cs, 0.0))
+                planes, tiling = _pool(planes, tiling)
+                cs, ssim_means = _ssim_terms(planes, tiling, want_ssim=level == scales - 1)
+            factors.append(np.maximum(ssim_means, 0.0))
+            per_channel = np.prod(np.stack(factors) ** ms_ssim_weights(scales)[:, None], axis=0)
+            self._ms_ssim = float(per_channel.mean())
         return self._ms_ssim
 
     def ms_ssim_db(self) -> float:
