@@ -131,6 +131,9 @@ class WorkerPool:
         to_read, to_write = os.pipe()
         from_read, from_write = os.pipe()
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        if self.config.torch_threads:  # numerical libraries read these when they load, before any cell
+            for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                env.setdefault(variable, str(self.config.torch_threads))
         process = subprocess.Popen(
             [sys.executable, "-m", "codecbench.workers", str(to_read), str(from_write), str(os.getpid())],
             pass_fds=(to_read, from_write), stdin=subprocess.DEVNULL, env=env, process_group=0,

@@ -38,7 +38,8 @@ from codecbench.variants import codec_name, load_aliases, split_codec_list
               help="Pass an option to a codec, e.g. bpg.encoder=/opt/bin/bpgenc. Repeatable.")
 @click.option("--device", default=None, help="Device for learned codecs (cpu, cuda, cuda:1).")
 @click.option("--torch-threads", default=1, show_default=True, type=click.IntRange(0),
-              help="torch threads per worker (0: leave torch's default).")
+              help="torch and BLAS threads per worker (0: leave the libraries' defaults); an OMP_NUM_THREADS, "
+                   "OPENBLAS_NUM_THREADS or MKL_NUM_THREADS already set wins.")
 @click.option("--lpips-weights", type=click.Path(dir_okay=False, exists=True), default=None,
               help="AlexNet backbone state dict for LPIPS (else $CODECBENCH_LPIPS_WEIGHTS or torchvision's cache).")
 @click.option("--preview-images", default=2, show_default=True, type=click.IntRange(0),
