@@ -146,7 +146,7 @@ def _comparable(path: Path) -> dict[str, str]:
 def _sweep_command(dataset: str, results: Path, *extra: str) -> list[str]:
     settings = [f"--settings={name}={','.join(map(str, values))}" for name, values in SETTINGS.items()]
     return [sys.executable, "-m", "codecbench", "run", "--codecs", ",".join(SETTINGS), "--dataset", dataset,
-            *settings, "--metrics", ",".join(METRICS), "--quiet", "--results", str(results), *extra]
+            *settings, "--metrics", ",".join(METRICS), "--quiet", "--output", str(results), *extra]
 
 
 @pytest.mark.benchmark(group="dask")

@@ -34,7 +34,6 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from codecbench import metrics
 from codecbench.metrics import fidelity, perceptual
-
 from torch_fidelity_reference import compute as torch_compute
 
 USUAL_SET = ["psnr_rgb", "psnr_y", "ssim", "ms_ssim"]

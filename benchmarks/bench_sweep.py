@@ -257,7 +257,7 @@ def cli_sweep_seconds(dataset: str, results: Path, in_process: bool) -> Timing:
     import sys
 
     command = [sys.executable, "-m", "codecbench", "run", "--codecs", "jpeg", "--dataset", dataset, "--metrics",
-               ",".join(SWEEP_METRICS), "-j", "1", "--quiet", "--results", str(results), "--offline"]
+               ",".join(SWEEP_METRICS), "-j", "1", "--quiet", "--output", str(results), "--offline"]
     load = os.getloadavg()[0]
     cpu_start, start = cpu_seconds(), time.perf_counter()
     subprocess.run(command + (["--in-process"] if in_process else []), check=True, capture_output=True)

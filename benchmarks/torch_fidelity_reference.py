@@ -17,9 +17,19 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from codecbench.metrics.fidelity import (PEAK, SSIM_K1, SSIM_K2, SSIM_RADIUS, WINDOW_SIDE,
-                                         float32_window, ms_ssim_scales, ms_ssim_weights, psnr_from_mse,
-                                         require_window, tile_grid)
+from codecbench.metrics.fidelity import (
+    PEAK,
+    SSIM_K1,
+    SSIM_K2,
+    SSIM_RADIUS,
+    WINDOW_SIDE,
+    float32_window,
+    ms_ssim_scales,
+    ms_ssim_weights,
+    psnr_from_mse,
+    require_window,
+    tile_grid,
+)
 from codecbench.metrics.spec import check_pair
 
 _LUMA_THOUSANDTHS = torch.tensor([299.0, 587.0, 114.0], dtype=torch.float64)  # 1000 × BT.601 luma weights, exact

@@ -20,7 +20,7 @@ import click
 
 from codecbench.analysis.bjontegaard import bd_quality, bd_rate
 from codecbench.errors import CodecbenchError, UsageError
-from codecbench.render.report import build_report as report
+from codecbench.render.report import Report, build_report
 
 if TYPE_CHECKING:
     import pandas
@@ -47,7 +47,7 @@ def run(codecs: Sequence[str], dataset: str, *, results: str | Path = "results",
     from codecbench.cli.run import run as run_command
     from codecbench.store import ResultsStore
 
-    args = ["--codecs", ",".join(codecs), "--dataset", dataset, "--results", str(results), "-j", str(jobs),
+    args = ["--codecs", ",".join(codecs), "--dataset", dataset, "--output", str(results), "-j", str(jobs),
             "--timing-repeats", str(timing_repeats)]
     args += [f"--settings={codec}={','.join(map(str, values))}" for codec, values in (settings or {}).items()]
     args += [f"--codec-option={codec}.{key}={value}" for codec, options in (codec_options or {}).items()
@@ -62,11 +62,31 @@ def run(codecs: Sequence[str], dataset: str, *, results: str | Path = "results",
         if exit_.code not in (0, 1, None):
             raise
     except click.ClickException as exc:  # usage errors and CodecbenchErrors, as the command line reports them
-        raise UsageError(exc.format_message()) if exc.exit_code == 2 else CodecbenchError(exc.format_message())
+        error = UsageError if exc.exit_code == 2 else CodecbenchError
+        raise error(exc.format_message()) from None
     manifest = ResultsStore(results).manifests()[-1]
     frame = load(results)
     return frame[frame["codec"].isin(manifest["codecs"]) & frame["dataset"].isin(manifest["datasets"])
                  ].reset_index(drop=True)
+
+
+def report(results_dir: str | Path, output_dir: str | Path | None = None, **options: Any) -> Report:
+    """The HTML report and tables of a results directory, as ``codecbench report`` writes them.
+
+    ``options`` are :func:`codecbench.render.report.build_report`'s (``anchor``, ``metrics``, ``targets``,
+    ``bpp_range``, ``references``, ``bd_method``, ``figures``). ``figures`` needs matplotlib (the ``figures``
+    extra): without it, a :class:`codecbench.errors.UsageError` says how to install it, before anything is written.
+    """
+    if options.get("figures"):
+        require_figures()
+    return build_report(results_dir, output_dir, **options)
+
+
+def require_figures() -> None:
+    """A usage error naming the ``figures`` extra unless matplotlib can be imported."""
+    from codecbench.plugins import require_module
+
+    require_module("matplotlib", 'pip install "codecbench[figures]"', "--figures (static SVG/PDF/PNG figures)")
 
 
 def load(results_dir: str | Path) -> pandas.DataFrame:

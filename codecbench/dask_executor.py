@@ -46,8 +46,8 @@ import numpy as np
 from codecbench import __version__
 from codecbench.codec import Codec
 from codecbench.errors import ExecutorError, ImageError, UsageError
-from codecbench.execution import Cell, CellContext, error_message, execute_cell, failed_row, limit_torch_threads
-from codecbench.workers import Record, WorkerConfig
+from codecbench.execution import Cell, error_message, execute_cell, failed_row, limit_torch_threads
+from codecbench.workers import Record, TimedContext, WorkerConfig
 
 INSTALL_HINT = 'pip install -e ".[dask]" (or pip install "dask[distributed]")'
 #: Resource name a worker declares to receive the cells of codecs that want a GPU.
@@ -115,7 +115,7 @@ def cluster_from_options(executor: str, scheduler: str | None, scheduler_file: s
 # On the workers
 
 #: Run token -> the worker's cell context of that run (codecs made once per worker and run).
-_CONTEXTS: dict[str, CellContext] = {}
+_CONTEXTS: dict[str, TimedContext] = {}
 #: Run token -> why this worker must not compute the run's cells (versions differ), or None.
 _MISMATCH: dict[str, str | None] = {}
 
@@ -143,7 +143,7 @@ def worker_versions(codec_options: dict[str, dict[str, Any]], metric_names: tupl
     stop_profiler(dask_worker or get_worker())
     limit_torch_threads(torch_threads)
     for name in metric_names:
-        metrics.METRICS[name].function  # imported now rather than in the first cell
+        _ = metrics.METRICS[name].function  # imported now rather than in the first cell
     codecs = {}
     for label, options in codec_options.items():
         try:
@@ -177,23 +177,25 @@ def load_image(item, image_sha256: str) -> np.ndarray:
 
 
 def compute_cells(cells: list[Cell], image: np.ndarray, token: str, config: WorkerConfig,
-                  expected: dict[str, Any]) -> tuple[list[tuple[dict[str, Any], dict[str, bytes]]], float]:
-    """Run cells of one image on a worker: ([(row, crops)], seconds); error rows if this worker's versions differ."""
+                  expected: dict[str, Any]) -> tuple[list[tuple[dict[str, Any], dict[str, bytes]]], float,
+                                                     dict[str, float]]:
+    """Run cells of one image on a worker: ([(row, crops)], seconds, prepare() seconds of the codecs this worker
+    made for this run); error rows if this worker's versions differ."""
     start = time.perf_counter()
     if token not in _CONTEXTS:
         found = worker_versions(config.codec_options, config.metric_names, config.torch_threads)
         differences = version_differences(found, expected)
         _MISMATCH[token] = (f"ExecutorError: Dask worker on {found['host']} (pid {found['pid']}) has "
                             f"{'; '.join(differences)}") if differences else None
-        _CONTEXTS[token] = CellContext(config.codec_options, config.metric_names)
+        _CONTEXTS[token] = TimedContext(config.codec_options, config.metric_names)
     if _MISMATCH[token]:
-        return [(failed_row(cell, _MISMATCH[token]), {}) for cell in cells], 0.0
+        return [(failed_row(cell, _MISMATCH[token]), {}) for cell in cells], 0.0, {}
     context = _CONTEXTS[token]
     results = []
     for cell in cells:
         context.use_image(cell.item, image)
         results.append(execute_cell(context, cell))
-    return results, time.perf_counter() - start
+    return results, time.perf_counter() - start, dict(context.load_s)
 
 
 def forget_run(token: str) -> None:
@@ -221,6 +223,7 @@ class DaskExecutor:
         self.images: OrderedDict[str, Any] = OrderedDict()  # image sha -> future of its pixels on the cluster
         self.window = IN_FLIGHT_PER_THREAD  # tasks in flight; set from the cluster's threads by run()
         self.cell_seconds: dict[str, float] = {}  # codec -> seconds per cell of its latest task
+        self.load_s: dict[str, float] = {}  # codec -> seconds of prepare(), as the first worker reported it
         self.starting: Future | None = None  # start()'s connection, until run() or close() waits for it
 
     def start(self) -> None:
@@ -329,7 +332,7 @@ class DaskExecutor:
             for future in batch:
                 task = in_flight.pop(future)
                 try:
-                    results, seconds = future.result()
+                    results, seconds, load_s = future.result()
                 except KilledWorker as exc:
                     for cell in task:
                         record(failed_row(cell, f"WorkerCrash: Dask workers died while running {cell.describe()} "
@@ -343,6 +346,8 @@ class DaskExecutor:
                         record(failed_row(cell, error_message(exc)), {})
                 else:
                     self.cell_seconds[task[0].codec] = seconds / len(task)
+                    for name, load_seconds in load_s.items():
+                        self.load_s.setdefault(name, load_seconds)
                     for row, crops in results:
                         record(row, crops)
             send(len(batch))

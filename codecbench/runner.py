@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,15 +30,15 @@ from typing import Any
 import numpy as np
 
 from codecbench import __version__
+from codecbench.blobs import OUTPUTS_KEY, BlobStore
+from codecbench.claims import CellClaims, ClaimedCells, Shard
 from codecbench.codec import Codec
+from codecbench.dask_executor import DaskCluster, DaskExecutor
 from codecbench.data.images import pixel_sha256
 from codecbench.data.items import Dataset
 from codecbench.errors import ImageError
 from codecbench.execution import Cell
 from codecbench.previews import centre_crop, png_bytes
-from codecbench.blobs import OUTPUTS_KEY, BlobStore
-from codecbench.claims import CellClaims, ClaimedCells, Shard
-from codecbench.dask_executor import DaskCluster, DaskExecutor
 from codecbench.store import ResultsStore, cell_key, machine_info, new_run_id, utc_now
 from codecbench.workers import InlineExecutor, WorkerConfig, WorkerPool
 
@@ -204,16 +203,6 @@ def cell_timeouts(codecs: dict[str, Codec], default_s: float | None = None,
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE")
 
 
-def _load_times(codecs: dict[str, Codec]) -> dict[str, float]:
-    """Seconds each codec's one-off ``prepare`` (weights loading) takes, measured once per run here."""
-    times = {}
-    for label, codec in codecs.items():
-        start = time.perf_counter()
-        codec.prepare()
-        times[label] = round(time.perf_counter() - start, 6)
-    return times
-
-
 def run_sweep(
     store: ResultsStore,
     datasets: Sequence[Dataset],
@@ -282,7 +271,7 @@ def run_sweep(
             "settings": {k: list(v) for k, v in settings.items()}, "target_bpp": list(target_bpp),
             "metrics": list(metric_names), "jobs": jobs, "torch_threads": torch_threads,
             "thread_environment": {name: os.environ.get(name) for name in THREAD_VARIABLES},
-            "timing_repeats": timing_repeats, "codec_load_s": _load_times(codecs),
+            "timing_repeats": timing_repeats, "codec_load_s": {},
             "executor": cluster.describe() if cluster else "in-process" if in_process else "workers",
             "cell_timeouts": None if cluster else limits, "shard": str(shard) if shard else None,
             "cells_planned": len(plan.cells), "cells_to_run": len(todo), "keep_decoded": keep_decoded,
@@ -325,7 +314,8 @@ def run_sweep(
             claimed.claims.close()
             summary.warnings.extend(claimed.warnings())
             bar.close()
-            manifest.update(finished_at=utc_now(), cells_done=summary.done_cells, cells_failed=summary.failed_cells,
+            manifest.update(codec_load_s=dict(executor.load_s),  # prepare() seconds, measured where codecs ran
+                            finished_at=utc_now(), cells_done=summary.done_cells, cells_failed=summary.failed_cells,
                             interrupted=summary.interrupted, problems=summary.problems, warnings=summary.warnings)
             store.write_manifest(run_id, manifest)
     finally:

@@ -40,7 +40,7 @@ import os
 import platform
 import socket
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -347,13 +347,13 @@ def open_existing(root: str | Path) -> ResultsStore:
     if not store.root.is_dir():
         raise StoreError(f"{store.root}: no such results directory")
     if not store.exists():
-        raise StoreError(f"{store.root}: no {CELLS_FILE} here; run `codecbench run --results {store.root}` first")
+        raise StoreError(f"{store.root}: no {CELLS_FILE} here; run `codecbench run -o {store.root}` first")
     return store
 
 
 def new_run_id() -> str:
     """A sortable, unique run id: UTC time plus host and pid."""
-    now = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    now = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     return f"{now}-{socket.gethostname()[:16]}-{os.getpid()}"
 
 
@@ -369,4 +369,4 @@ def machine_info() -> dict[str, Any]:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

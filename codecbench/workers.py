@@ -9,7 +9,8 @@ come back pickled over a pipe. Because a worker holds exactly one cell:
 
 - a worker that dies (segfault, ``os._exit``, an out-of-memory kill) charges
   exactly its cell: an error row ``WorkerCrash: …`` naming the signal or exit
-  code, the codec, the setting and the image, with ``extra.failure = "crash"``;
+  code, the codec, the setting and the image, and the last line the worker
+  wrote to stderr, with ``extra.failure = "crash"``;
 - a codec that raises ``SystemExit`` or ``KeyboardInterrupt`` gets the same
   kind of row; its worker is replaced;
 - a cell still running after its timeout has its worker killed (with the
@@ -17,6 +18,16 @@ come back pickled over a pipe. Because a worker holds exactly one cell:
   too) and gets ``CellTimeout: timed out after N s …`` with
   ``extra.failure = "timeout"``;
 - the other workers' cells are never touched. A replacement worker starts at once.
+
+Workers that die before they are ready (an import error, a metric that cannot
+load), three in a row, stop the run with their exit status and the end of their
+stderr. A worker's stderr is passed on to the driver's as it comes (codec
+warnings stay visible); its last lines are kept for these messages.
+
+**Load times.** Each process that computes cells times every codec's one-off
+``prepare()`` (weights loading) when it first makes the codec
+(:class:`TimedContext`) and reports it; the executor keeps the first report of
+each codec in ``load_s``, which the run manifest records as ``codec_load_s``.
 
 **No orphans.** Each worker leads its own process group. It asks Linux for
 ``SIGKILL`` when the driver dies (``prctl(PR_SET_PDEATHSIG)``; elsewhere a
@@ -32,6 +43,7 @@ a debugger, and as the reference of the isolation-cost benchmark).
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import os
 import signal
@@ -40,12 +52,13 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from codecbench.codec import Codec
 from codecbench.errors import CodecError
-from codecbench.execution import Cell, CellContext, execute_cell, failed_row, limit_torch_threads
+from codecbench.execution import Cell, CellContext, create_codec, execute_cell, failed_row, limit_torch_threads
 
 #: record(row, crops): the driver's callback for a finished cell.
 Record = Callable[[dict[str, Any], dict[str, bytes]], None]
@@ -56,6 +69,12 @@ POLL_S = 1.0
 STARTUP_TIMEOUT_S = 120.0
 #: Workers that die or hang before they are ready, in a row, before the run gives up.
 MAX_FAILED_STARTS = 3
+#: Seconds a worker whose pipe closed may take to exit by itself (its real exit status) before it is killed.
+EXIT_GRACE_S = 2.0
+#: Lines of each worker's stderr kept for the message about its death.
+STDERR_TAIL_LINES = 20
+#: The module a worker process runs (``python -m``).
+WORKER_MODULE = "codecbench.workers"
 
 _REAPER = """
 import os, signal, sys
@@ -80,16 +99,38 @@ class WorkerConfig:
     torch_threads: int
 
 
+@dataclass
+class TimedContext(CellContext):
+    """A cell context that times each codec's one-off ``prepare()`` where it runs: ``load_s`` (codec -> s)."""
+
+    load_s: dict[str, float] = field(default_factory=dict)
+
+    def codec(self, name: str) -> Codec:
+        if name not in self.codecs:
+            self.add_codec(name, create_codec(name, self.codec_options.get(name, {})))
+        return self.codecs[name]
+
+    def add_codec(self, name: str, codec: Codec) -> None:
+        """Prepare ``codec`` (timed) and keep it under ``name``."""
+        start = time.perf_counter()
+        codec.prepare()  # weights loading never lands inside a cell's clock
+        self.load_s[name] = round(time.perf_counter() - start, 6)
+        self.codecs[name] = codec
+
+
 class InlineExecutor:
     """Cells computed in the calling process, one after another: no isolation, no timeouts."""
 
     def __init__(self, config: WorkerConfig, codecs: dict[str, Any]) -> None:
-        self.context = CellContext(config.codec_options, config.metric_names)
-        self.context.codecs.update(codecs)  # reuse the instances already created
+        self.context = TimedContext(config.codec_options, config.metric_names)
+        self.codecs = codecs  # the instances already created are reused (prepared by start())
         self.torch_threads = config.torch_threads
+        self.load_s = self.context.load_s
 
     def start(self) -> None:
         limit_torch_threads(self.torch_threads)
+        for name, codec in self.codecs.items():
+            self.context.add_codec(name, codec)
 
     def run(self, cells: Iterable[Cell], record: Record) -> None:
         for cell in cells:
@@ -105,9 +146,30 @@ class _Worker:
     to_worker: Connection
     from_worker: Connection
     deadline: float | None  # of its start-up until it is ready, then of its cell (None: no limit)
+    stderr: collections.deque  # its last lines, filled by a thread that passes them on to the driver's stderr
+    stderr_thread: threading.Thread
     ready: bool = False
     cell: Cell | None = None
     stopped: bool = False
+
+    def stderr_tail(self) -> str:
+        """The last non-empty line the worker wrote to stderr, or empty."""
+        self.stderr_thread.join(timeout=1.0)  # the pipe closes when the worker's process group is gone
+        lines = [line.strip() for line in self.stderr if line.strip()]
+        return lines[-1] if lines else ""
+
+
+def _pass_on(pipe, tail: collections.deque) -> None:
+    """Copy a worker's stderr to ours line by line, keeping the last lines in ``tail``."""
+    with pipe:
+        for raw in iter(pipe.readline, b""):
+            line = raw.decode("utf-8", "replace")
+            tail.append(line[:500])
+            try:
+                sys.stderr.write(line)
+                sys.stderr.flush()
+            except (OSError, ValueError):  # our stderr is closed: keep the tail only
+                pass
 
 
 class WorkerPool:
@@ -120,6 +182,7 @@ class WorkerPool:
         self.workers: list[_Worker] = []
         self.reaper: subprocess.Popen | None = None
         self.failed_starts = 0
+        self.load_s: dict[str, float] = {}  # codec -> seconds of prepare(), as the first worker reported it
 
     def start(self) -> None:
         """Start the reaper and the workers (they import their libraries while the driver plans)."""
@@ -135,23 +198,37 @@ class WorkerPool:
             for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
                 env.setdefault(variable, str(self.config.torch_threads))
         process = subprocess.Popen(
-            [sys.executable, "-m", "codecbench.workers", str(to_read), str(from_write), str(os.getpid())],
-            pass_fds=(to_read, from_write), stdin=subprocess.DEVNULL, env=env, process_group=0,
+            [sys.executable, "-m", WORKER_MODULE, str(to_read), str(from_write), str(os.getpid())],
+            pass_fds=(to_read, from_write), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+            process_group=0,
         )
         os.close(to_read)
         os.close(from_write)
         self.reaper.stdin.write(f"+{process.pid}\n")
         self.reaper.stdin.flush()
+        tail: collections.deque = collections.deque(maxlen=STDERR_TAIL_LINES)
+        thread = threading.Thread(target=_pass_on, args=(process.stderr, tail), daemon=True,
+                                  name=f"codecbench-worker-{process.pid}-stderr")
+        thread.start()
         worker = _Worker(process, Connection(to_write, readable=False), Connection(from_read, writable=False),
-                         deadline=time.monotonic() + STARTUP_TIMEOUT_S)
+                         deadline=time.monotonic() + STARTUP_TIMEOUT_S, stderr=tail, stderr_thread=thread)
         worker.to_worker.send(self.config)
         return worker
 
-    def _stop(self, worker: _Worker) -> int:
-        """Kill the worker's process group (the worker and any program it started); its exit status."""
+    def _stop(self, worker: _Worker, grace_s: float = 0.0) -> int:
+        """Kill the worker's process group (the worker and any program it started); its exit status.
+
+        ``grace_s``: first let a worker that is already leaving (its pipe closed) exit by itself, so
+        that its own exit status, not our kill, is reported.
+        """
         if worker.stopped:
             return worker.process.returncode
         worker.stopped = True
+        if grace_s:
+            try:
+                worker.process.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                pass
         try:
             os.killpg(worker.process.pid, signal.SIGKILL)
         except OSError:
@@ -212,6 +289,10 @@ class WorkerPool:
         except (EOFError, OSError):
             self._crashed(worker, record)
             return
+        if kind == "loaded":  # prepare() times of codecs the worker just made; its next message follows
+            for name, seconds in row.items():
+                self.load_s.setdefault(name, seconds)
+            return
         if kind == "ready":
             worker.ready, worker.deadline = True, None
             self.failed_starts = 0
@@ -221,26 +302,28 @@ class WorkerPool:
         if kind == "exit":  # the codec raised SystemExit or KeyboardInterrupt; the worker is leaving
             self._replace(worker)
 
-    def _failed_start(self, worker: _Worker, why: str) -> None:
+    def _failed_start(self, worker: _Worker, why: str, said: str = "") -> None:
         self.failed_starts += 1
         if self.failed_starts >= MAX_FAILED_STARTS:
             raise CodecError(f"worker processes do not start: the last one {why} before it was ready "
-                             f"({MAX_FAILED_STARTS} in a row); run with --in-process to see the error")
+                             f"({MAX_FAILED_STARTS} in a row){said}; run with --in-process to see the whole error")
         self._replace(worker)
 
     def _crashed(self, worker: _Worker, record: Record) -> None:
         cell = worker.cell
-        status = self._stop(worker)
+        status = self._stop(worker, grace_s=EXIT_GRACE_S)
         if status < 0:
             name = signal.Signals(-status).name if -status in signal.valid_signals() else f"signal {-status}"
             how = f"was killed by {name}" + (" (out of memory, or killed from outside)" if -status == signal.SIGKILL
                                                else "")
         else:
             how = f"exited with code {status}"
+        last_words = worker.stderr_tail()
+        said = f"; its stderr ends: {last_words}" if last_words else ""
         if cell is None:
-            self._failed_start(worker, how)
+            self._failed_start(worker, how, said)
             return
-        record(failed_row(cell, f"WorkerCrash: the worker process {how} while running {cell.describe()}",
+        record(failed_row(cell, f"WorkerCrash: the worker process {how} while running {cell.describe()}{said}",
                           {"failure": "crash"}), {})
         self._replace(worker)
 
@@ -285,12 +368,12 @@ def _die_with(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _warm_up(config: WorkerConfig, context: CellContext) -> None:
+def _warm_up(config: WorkerConfig, context: TimedContext) -> None:
     """Import the metric implementations and make the codecs now, while the driver is still planning."""
     from codecbench import metrics
 
     for name in config.metric_names:
-        metrics.METRICS[name].function
+        _ = metrics.METRICS[name].function  # imported now rather than in the first cell
     for name in config.codec_options:
         try:
             context.codec(name)
@@ -305,8 +388,17 @@ def worker_main(read_fd: int, write_fd: int, parent_pid: int) -> None:
     inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
     config: WorkerConfig = inbox.recv()
     limit_torch_threads(config.torch_threads)
-    context = CellContext(config.codec_options, config.metric_names)
+    context = TimedContext(config.codec_options, config.metric_names)
     _warm_up(config, context)
+    reported: set[str] = set()
+
+    def report_load_times() -> None:
+        new = {name: seconds for name, seconds in context.load_s.items() if name not in reported}
+        if new:
+            outbox.send(("loaded", new, None))
+            reported.update(new)
+
+    report_load_times()
     outbox.send(("ready", None, None))
     while True:
         try:
@@ -315,6 +407,7 @@ def worker_main(read_fd: int, write_fd: int, parent_pid: int) -> None:
             return
         try:
             row, crops = execute_cell(context, cell)
+            report_load_times()
         except BaseException as exc:  # SystemExit, KeyboardInterrupt... raised by a codec: report, then leave
             what = f"{type(exc).__name__}({', '.join(map(repr, exc.args))})"
             outbox.send(("exit", failed_row(cell, f"WorkerCrash: the codec raised {what} while running "

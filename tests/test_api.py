@@ -16,6 +16,7 @@ def test_import_is_light_and_lists_the_api():
     assert out == [str(["__version__", "bd_quality", "bd_rate", "load", "report", "run"]), "False False"]
 
 
+@pytest.mark.slow
 def test_run_load_bd_and_report(tmp_path):
     frame = codecbench.run(["jpeg", "webp"], "sample", results=tmp_path / "r", metrics=["psnr_rgb"],
                            settings={"jpeg": [10, 30, 50, 70, 90], "webp": [10, 30, 50, 70, 90]})

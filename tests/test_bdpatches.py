@@ -21,8 +21,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 import codecbench
-from codecbench.data.bdpatches import SET_NAMES, build_bd, histogram_entropy, luma601, luma601_hist256, resolve_bd
 from codecbench.cli.datasets import datasets as datasets_cli
+from codecbench.data.bdpatches import SET_NAMES, build_bd, histogram_entropy, luma601, luma601_hist256, resolve_bd
 from codecbench.errors import DatasetError
 
 PATCH = 32
@@ -316,7 +316,7 @@ def test_subset_larger_than_set_is_rejected(built):
 
 
 def test_missing_sets_say_how_to_build_them(tmp_path):
-    with pytest.raises(DatasetError, match=r"codecbench datasets build-bd .* --out " + re.escape(str(tmp_path / "bd"))):
+    with pytest.raises(DatasetError, match=r"codecbench datasets build-bd .* -o " + re.escape(str(tmp_path / "bd"))):
         resolve_bd("bd:BD0", tmp_path)
 
 
@@ -338,7 +338,7 @@ def test_cli_build_and_list(source_dir, tmp_path):
     result = runner.invoke(
         datasets_cli,
         ["--data-dir", str(tmp_path), "build-bd", "--source", str(source_dir), "--patch", "32", "--seed", "7",
-         "--out", str(tmp_path / "bd")],
+         "--output", str(tmp_path / "bd")],
     )
     assert result.exit_code == 0, result.output
     assert "24 patches" in result.output
@@ -356,13 +356,14 @@ def test_cli_build_and_list(source_dir, tmp_path):
 
 
 def test_cli_reports_bad_source(tmp_path):
-    result = CliRunner().invoke(datasets_cli, ["build-bd", "--source", str(tmp_path), "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(datasets_cli, ["build-bd", "--source", str(tmp_path), "--output", str(tmp_path / "o")])
     assert result.exit_code != 0 and "no image files" in result.output
 
 
 # --- shared photos ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_photos_with_capped_pool(shared_dir, tmp_path):
     photos = shared_dir / "datasets" / "photos"
     manifest = build_bd(photos, tmp_path, patch=PATCH, seed=0, max_patches=500, progress=False)

@@ -19,6 +19,8 @@ from codecbench.claims import LEASE_S, CellClaims, Shard, claim_name
 from codecbench.errors import UsageError
 from codecbench.store import ResultsStore, cell_key
 
+pytestmark = pytest.mark.slow  # two `codecbench run` processes on one directory
+
 KEY = ("kodak", "ab" * 32, "jpeg", "9.9", 50.0, None)
 
 _CLAIM_THEN_HANG = """
@@ -105,7 +107,7 @@ def _run(results: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "codecbench", "run", "--codecs", "jpeg,webp", "--dataset", "sample",
          "--settings", "jpeg=10:90:10", "--settings", "webp=10:90:20", "--metrics", "psnr_rgb", "--quiet",
-         "--preview-images", "0", "--results", str(results), *extra],
+         "--preview-images", "0", "--output", str(results), *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

@@ -23,8 +23,8 @@ import torchvision.io
 from PIL import Image, JpegImagePlugin
 
 from codecbench.codec import Codec
-from codecbench.errors import CodecError
 from codecbench.data.images import load_rgb
+from codecbench.errors import CodecError
 from codecbench.registry import create, discover
 from codecbench_codecs._pillow_io import pillow_to_rgb
 from codecbench_codecs.bpg import BpgCodec
@@ -58,8 +58,8 @@ def load_codec(name: str, **options) -> Codec:
     return codec
 
 
-@pytest.fixture(params=NAMES)
-def codec(request) -> Codec:
+@pytest.fixture(params=[pytest.param(name, marks=pytest.mark.slow) if name == "vvc" else name for name in NAMES])
+def codec(request) -> Codec:  # vvc: vvencapp takes seconds per image
     return load_codec(request.param)
 
 
@@ -387,6 +387,7 @@ def test_no_temporary_files_are_left_behind(photo, tmp_path, monkeypatch):
 # ----------------------------------------------------------------------------- default sweeps
 
 
+@pytest.mark.slow
 def test_default_sweep_spans_about_0_1_to_2_bpp_on_kodak(codec, kodak_dir):
     """The extreme settings of the sweep, averaged over kodim01–04 (the sweeps were set on kodim01–08)."""
     images = [load_rgb(kodak_dir / f"kodim{i:02d}.png") for i in range(1, 5)]

@@ -134,6 +134,7 @@ def test_shipped_weights_file(shipped):
     assert shipped.extras["entropy_prior"].shape == (16, 32, STATES)
 
 
+@pytest.mark.slow
 def test_shipped_weights_on_kodak(shipped, kodak_dir):
     from PIL import Image
 

@@ -32,7 +32,6 @@ from codecbench.data.items import ImageItem
 from codecbench.data.registry import load_registry
 from codecbench.errors import DatasetError, ImageError
 
-
 # --- a local HTTP server ------------------------------------------------------------
 
 

@@ -24,6 +24,8 @@ from PIL import Image
 
 from codecbench.store import ResultsStore, cell_key
 
+pytestmark = pytest.mark.slow  # Dask schedulers and workers in subprocesses
+
 distributed = pytest.importorskip("distributed", reason='Dask is not installed: pip install -e ".[dask]"')
 
 PLUGINS = Path(__file__).parent / "plugins"
@@ -113,13 +115,13 @@ def cluster(tmp_path_factory):
 @pytest.fixture(scope="module")
 def local_reference(tmp_path_factory) -> Path:
     results = tmp_path_factory.mktemp("local") / "results"
-    done = _cli("run", *JPEG_SWEEP, "-j", "2", "--results", str(results))
+    done = _cli("run", *JPEG_SWEEP, "-j", "2", "--output", str(results))
     assert done.returncode == 0, done.stderr
     return results
 
 
 def test_a_local_cluster_gives_the_rows_of_local_workers(tmp_path, local_reference):
-    done = _cli("run", *JPEG_SWEEP, "-j", "2", "--executor", "dask", "--results", str(tmp_path))
+    done = _cli("run", *JPEG_SWEEP, "-j", "2", "--executor", "dask", "--output", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert _comparable(tmp_path) == _comparable(local_reference)
     manifest = ResultsStore(tmp_path).manifests()[0]
@@ -129,11 +131,11 @@ def test_a_local_cluster_gives_the_rows_of_local_workers(tmp_path, local_referen
 def test_without_dask_the_executor_says_how_to_install_it(tmp_path):
     (tmp_path / "distributed.py").write_text("raise ImportError('No module named distributed')\n")
     env = _env(PYTHONPATH=os.pathsep.join([str(tmp_path), str(PLUGINS)]))
-    done = _cli("run", *JPEG_SWEEP, "--executor", "dask", "--results", str(tmp_path / "r"), env=env)
+    done = _cli("run", *JPEG_SWEEP, "--executor", "dask", "--output", str(tmp_path / "r"), env=env)
     assert done.returncode == 2 and 'pip install -e ".[dask]"' in done.stderr, done.stderr
-    clash = _cli("run", *JPEG_SWEEP, "--executor", "dask", "--cell-timeout", "60", "--results", str(tmp_path / "r"))
+    clash = _cli("run", *JPEG_SWEEP, "--executor", "dask", "--cell-timeout", "60", "--output", str(tmp_path / "r"))
     assert clash.returncode == 2 and "--cell-timeout is not enforced on Dask workers" in clash.stderr
-    stray = _cli("run", *JPEG_SWEEP, "--scheduler", "tcp://127.0.0.1:1", "--results", str(tmp_path / "r"))
+    stray = _cli("run", *JPEG_SWEEP, "--scheduler", "tcp://127.0.0.1:1", "--output", str(tmp_path / "r"))
     assert stray.returncode == 2 and "need --executor dask" in stray.stderr
     assert not (tmp_path / "r" / "cells.jsonl").exists()
 
@@ -145,7 +147,7 @@ def test_two_worker_processes_by_hand_compute_the_sweep_and_gpu_cells_go_to_the_
         gpu_address = next(a for a, w in client.scheduler_info()["workers"].items() if w["resources"].get("GPU"))
     done = _cli("run", *JPEG_SWEEP, "--codecs", "jpeg,probe", "--settings", "probe=1,2,3",
                 "--codec-option", "probe.device=cuda", "--executor", "dask", "--scheduler-file", str(cluster.file),
-                "--results", str(tmp_path))
+                "--output", str(tmp_path))
     assert done.returncode == 0, done.stderr
     rows = ResultsStore(tmp_path).rows()
     probe_pids = {row["extra"]["pid"] for row in rows if row["codec"] == "probe"}
@@ -160,7 +162,7 @@ def test_gpu_cells_without_a_gpu_worker_and_mismatched_workers_are_refused(tmp_p
         no_gpu.add_worker()
         no_gpu.wait_for(1)
         done = _cli("run", *JPEG_SWEEP, "--codecs", "jpeg,probe", "--codec-option", "probe.device=cuda",
-                    "--executor", "dask", "--scheduler-file", str(no_gpu.file), "--results", str(tmp_path / "a"))
+                    "--executor", "dask", "--scheduler-file", str(no_gpu.file), "--output", str(tmp_path / "a"))
         assert done.returncode == 1 and "no Dask worker declares the GPU resource" in done.stderr, done.stderr
     finally:
         no_gpu.close()
@@ -168,7 +170,7 @@ def test_gpu_cells_without_a_gpu_worker_and_mismatched_workers_are_refused(tmp_p
     try:
         cluster.wait_for(3)
         done = _cli("run", *JPEG_SWEEP, "--codecs", "jpeg,probe", "--executor", "dask", "--scheduler-file",
-                    str(cluster.file), "--results", str(tmp_path / "b"))
+                    str(cluster.file), "--output", str(tmp_path / "b"))
         assert done.returncode == 1, done.stderr
         assert "refusing Dask workers whose versions differ" in done.stderr
         assert "probe probe 1.0-other (driver: probe 1.0)" in done.stderr
@@ -192,7 +194,7 @@ def test_a_worker_killed_mid_cell_is_retried_then_recorded_and_the_sweep_finishe
     dataset = _one_image_dataset(tmp_path / "images")
     args = ["run", "--codecs", "probe", "--settings", "probe=1,2,3,50", "--dataset", str(dataset), "--metrics",
             "psnr_rgb", "--quiet", "--executor", "dask", "--scheduler-file", str(cluster.file),
-            "--results", str(tmp_path / "r")]
+            "--output", str(tmp_path / "r")]
     driver = subprocess.Popen([sys.executable, "-m", "codecbench", *args], env=_env(), stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     killed: list[int] = []
@@ -216,7 +218,7 @@ def test_a_worker_killed_mid_cell_is_retried_then_recorded_and_the_sweep_finishe
 
 
 def test_a_lost_scheduler_stops_the_driver_and_a_rerun_resumes(tmp_path):
-    args = ["run", *JPEG_SWEEP, "--settings", "jpeg=2:98:4", "--executor", "dask", "--results", str(tmp_path / "r")]
+    args = ["run", *JPEG_SWEEP, "--settings", "jpeg=2:98:4", "--executor", "dask", "--output", str(tmp_path / "r")]
     first = Cluster(tmp_path / "one")
     try:
         first.add_worker()
@@ -266,7 +268,7 @@ def test_the_slurm_recipe_cluster_runs_its_job_command_and_serves_codecbench(tmp
         job = subprocess.Popen(command.split(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                process_group=0)  # what the SLURM job would run
         done = _cli("run", *JPEG_SWEEP, "--settings", "jpeg=20,80", "--executor", "dask", "--scheduler-file",
-                    str(scheduler_file), "--results", str(tmp_path / "r"))
+                    str(scheduler_file), "--output", str(tmp_path / "r"))
         assert done.returncode == 0, done.stderr
         assert len(ResultsStore(tmp_path / "r").rows()) == 6
     finally:

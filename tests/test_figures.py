@@ -12,6 +12,8 @@ from codecbench.render.figures import FIGURE_SIZE_IN, write_figures
 from codecbench.render.html import curve_colors
 from test_report import synthetic_store
 
+pytestmark = pytest.mark.slow  # matplotlib renders every figure
+
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):

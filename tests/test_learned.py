@@ -58,6 +58,7 @@ def test_round_trip_pads_and_crops_odd_sizes(tiny_codec, odd_image):
     assert stats["bpp_raw"] == pytest.approx(3 * 32 * 3 * 5 / (67 * 45))  # ceil(45/16)=3 rows, ceil(67/16)=5 columns
 
 
+@pytest.mark.slow
 def test_same_bytes_same_image_across_runs_and_processes(tiny_codec, odd_image, tmp_path):
     data = tiny_codec.encode(odd_image, 4)
     assert tiny_codec.encode(odd_image, 4) == data
@@ -69,7 +70,8 @@ def test_same_bytes_same_image_across_runs_and_processes(tiny_codec, odd_image, 
         "c = ConvLstmCodec(weights=sys.argv[1], threads=1); "
         "np.save(sys.argv[3], c.decode(open(sys.argv[2], 'rb').read()))"
     )
-    subprocess.run([sys.executable, "-c", script, str(tiny_codec.weights_path), str(tmp_path / "bits"), str(tmp_path / "out.npy")], check=True)
+    subprocess.run([sys.executable, "-c", script, str(tiny_codec.weights_path), str(tmp_path / "bits"),
+                    str(tmp_path / "out.npy")], check=True)
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), first)
 
 

@@ -15,6 +15,7 @@ def _tensor(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].double() / 255
 
 
+@pytest.mark.slow  # float64 MS-SSIM in torch: seconds on a busy machine
 @pytest.mark.parametrize(("height", "width", "scales"), [(64, 64, 3), (181, 200, 5), (45, 67, 3)])
 def test_matches_the_metric(natural_image, height, width, scales):
     reference = natural_image[100 : 100 + height, 50 : 50 + width]
@@ -23,9 +24,11 @@ def test_matches_the_metric(natural_image, height, width, scales):
     assert metrics.ms_ssim_scales(height, width) == scales  # odd sides are pooled with padding at 181, 45, 67
     expected = metrics.ms_ssim(reference, distorted)
     assert ms_ssim(_tensor(reference), _tensor(distorted)).item() == pytest.approx(expected, abs=1e-7)
-    assert ms_ssim(_tensor(reference).float(), _tensor(distorted).float()).item() == pytest.approx(expected, abs=1e-5)  # float32 training precision
+    # float32: the training precision
+    assert ms_ssim(_tensor(reference).float(), _tensor(distorted).float()).item() == pytest.approx(expected, abs=1e-5)
 
 
+@pytest.mark.slow
 def test_batched_values_are_per_image(natural_image):
     a = _tensor(natural_image[:64, :64])
     b = _tensor(natural_image[200:264, 200:264])

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from codecbench.merging import merge_results
 from codecbench.store import ResultsStore, cell_key
 
@@ -41,6 +43,7 @@ def test_identical_cells_are_written_once_and_every_other_row_is_kept(tmp_path):
     assert [(row["setting"], row["run_id"]) for row in written] == [(10, "run-a"), (50, "run-a"), (90, "run-b")]
 
 
+@pytest.mark.slow
 def test_conflicting_duplicates_are_reported_and_both_kept(tmp_path):
     a = _store(tmp_path / "a", [_row(50, "run-a", bytes_=1000)])
     b = _store(tmp_path / "b", [_row(50, "run-b", bytes_=1004)])
@@ -63,6 +66,7 @@ def test_a_result_wins_over_a_failure_whatever_the_order(tmp_path):
         assert [row["error"] for row in store.rows()] == [None]
 
 
+@pytest.mark.slow
 def test_merge_refuses_an_output_that_already_holds_results(tmp_path):
     a = _store(tmp_path / "a", [_row(10, "run-a")])
     result = _cli("merge", str(a), "-o", str(a))
@@ -76,13 +80,14 @@ def _comparable(path: Path) -> dict[str, str]:
             for row in ResultsStore(path).rows()}
 
 
+@pytest.mark.slow
 def test_shards_are_disjoint_and_merge_into_the_whole_sweep(tmp_path):
     common = ["run", "--codecs", "jpeg", "--dataset", "sample", "--settings", "jpeg=10:90:10", "--metrics",
               "psnr_rgb,ssim", "--quiet"]
     shards = [tmp_path / f"shard{i}" for i in (1, 2, 3)]
     for i, folder in enumerate(shards, 1):
-        assert _cli(*common, "--results", str(folder), "--shard", f"{i}/3").returncode == 0
-    assert _cli(*common, "--results", str(tmp_path / "whole")).returncode == 0
+        assert _cli(*common, "--output", str(folder), "--shard", f"{i}/3").returncode == 0
+    assert _cli(*common, "--output", str(tmp_path / "whole")).returncode == 0
     parts = [set(_comparable(folder)) for folder in shards]
     assert all(parts) and sum(map(len, parts)) == len(set().union(*parts)) == 27  # disjoint, complete
     merged = _cli("merge", *map(str, shards), "-o", str(tmp_path / "merged"))

@@ -13,8 +13,8 @@ from pytorch_msssim.ssim import _ssim as reference_ssim_and_cs
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from codecbench import metrics
-from codecbench.metrics import fidelity, perceptual
 from codecbench.data.images import load_rgb
+from codecbench.metrics import fidelity, perceptual
 
 #: The contract: SSIM and MS-SSIM equal the float64 references to this (measured ≤ 1e-7).
 TOLERANCE = 1e-6
@@ -103,6 +103,7 @@ def test_psnr_y_uses_unrounded_bt601_luma(pairs):
 # -- SSIM and MS-SSIM ------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_ssim_and_ms_ssim_match_references_on_a_natural_image(pairs):
     for a, b in pairs:  # includes 301×457: odd sides in the valid region and in the pooling
         assert metrics.ssim(a, b) == pytest.approx(reference_ssim(a, b), abs=TOLERANCE)
@@ -112,6 +113,7 @@ def test_ssim_and_ms_ssim_match_references_on_a_natural_image(pairs):
     assert metrics.ms_ssim(a, b) == pytest.approx(torch_ms_ssim(a, b, exact_window=False), abs=2e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["kodim01", "kodim20"])
 def test_ssim_and_ms_ssim_match_references_on_kodak(kodak_dir, name):
     """JPEG at two qualities, and a flat grey replacement: the hardest case for float32 (flat sky in kodim20)."""
@@ -147,6 +149,7 @@ def test_ms_ssim_db():
     assert metrics.ms_ssim_to_db(1.0) == math.inf
 
 
+@pytest.mark.slow
 def test_small_images_use_fewer_renormalised_scales(natural_image):
     # smallest scale ≥ 11 px, sides halved rounding up (odd sides are padded)
     assert fidelity.ms_ssim_scales(161, 400) == 5  # 161 → 81 → 41 → 21 → 11
@@ -237,6 +240,7 @@ def no_lpips_weights(tmp_path, monkeypatch):
     perceptual.set_lpips_weights(None)
 
 
+@pytest.mark.slow
 def test_lpips_matches_published_values(kodak_dir, lpips_weights, no_lpips_weights):
     perceptual.set_lpips_weights(lpips_weights)
     assert perceptual.lpips_availability().ok
@@ -250,6 +254,7 @@ def test_lpips_matches_published_values(kodak_dir, lpips_weights, no_lpips_weigh
     assert metrics.compute(original, distorted, ["lpips"])["lpips"] == pytest.approx(metrics.lpips(distorted, original), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_lpips_reads_torchvisions_cached_checkpoint(kodak_dir, lpips_weights, no_lpips_weights):
     """A whole-AlexNet checkpoint in torch hub's cache (keys features.N.*, classifier.N.*) is used as is."""
     features = torch.load(lpips_weights, weights_only=True)

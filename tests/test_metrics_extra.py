@@ -54,6 +54,7 @@ def psnr_hvsm_package():
     return psnr_hvsm.BACKENDS["numpy"]
 
 
+@pytest.mark.slow
 def test_psnr_hvs_matches_the_psnr_hvsm_package(kodak_pairs, psnr_hvsm_package):
     worst = 0.0
     for name, reference, distorted in kodak_pairs:
@@ -136,9 +137,9 @@ def test_ciede2000_formula_reproduces_sharma_2005():
 
 
 def test_ciede2000_is_the_mean_delta_e00_of_the_cielab_values(natural_image, small_pairs):
-    distorted = _jpeg(natural_image, 15)
+    compressed = _jpeg(natural_image, 15)
     assert np.abs(_lab(natural_image) - rgb2lab(natural_image)).max() <= 1e-9
-    for reference, distorted in [(natural_image, distorted), small_pairs[0][1:]]:
+    for reference, distorted in [(natural_image, compressed), small_pairs[0][1:]]:
         independent = float(np.mean(_delta_e_2000(_lab(reference), _lab(distorted))))
         assert colour.ciede2000(reference, distorted) == pytest.approx(independent, abs=1e-9)
     assert colour.ciede2000(natural_image, natural_image) == 0.0
@@ -183,6 +184,7 @@ def _package_score(tmp_path, reference, distorted):
     return compute_ssimulacra2(str(tmp_path / "reference.png"), str(tmp_path / "distorted.png"))
 
 
+@pytest.mark.slow
 def test_ssimulacra2_against_the_py_ssimulacra2_package(tmp_path, kodak_pairs, monkeypatch):
     """py-ssimulacra2 (an independent port) blurs with scipy's Gaussian instead of libjxl's recursive one.
 
@@ -207,6 +209,7 @@ def test_ssimulacra2_against_the_py_ssimulacra2_package(tmp_path, kodak_pairs, m
             tmp_path, reference, distorted)), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_ssimulacra2_range_and_order(natural_image, small_pairs):
     assert ssimulacra.ssimulacra2(natural_image, natural_image) == 100.0
     scores = [ssimulacra.ssimulacra2(natural_image, _jpeg(natural_image, q)) for q in (10, 40, 90)]
@@ -219,6 +222,7 @@ def test_ssimulacra2_range_and_order(natural_image, small_pairs):
 # -- FLIP ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_flip_is_the_official_evaluators_mean(natural_image, small_pairs):
     flip_evaluator = pytest.importorskip("flip_evaluator")
     for reference, distorted in [(natural_image, _jpeg(natural_image, 20)), small_pairs[0][1:]]:

@@ -46,6 +46,7 @@ def images(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_a_plugin_metric_reaches_rows_reports_bd_tables_and_check(tmp_path, images):
     results, report = tmp_path / "results", tmp_path / "report"
     listing = _cli("metrics", "--json")
@@ -54,7 +55,7 @@ def test_a_plugin_metric_reaches_rows_reports_bd_tables_and_check(tmp_path, imag
     assert mae["available"] and mae["better"] == "lower" and not mae["default"]
 
     run = _cli("run", "--codecs", "posterize,jpeg", "--dataset", images, "--metrics", "psnr_rgb,mae_rgb",
-               "--settings", "posterize=2,3,4,5,6", "--settings", "jpeg=10,30,50,70,90", "--results", results,
+               "--settings", "posterize=2,3,4,5,6", "--settings", "jpeg=10,30,50,70,90", "--output", results,
                "--quiet")
     assert run.returncode == 0, run.stderr
     rows = [json.loads(line) for line in (results / "cells.jsonl").read_text().splitlines()]
@@ -92,6 +93,7 @@ def _broken_plugins(folder: Path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_a_plugin_that_fails_to_load_is_listed_with_the_reason_and_breaks_nothing(tmp_path, images):
     broken = _broken_plugins(tmp_path / "broken")
     paths = (PLUGINS, broken)
@@ -102,13 +104,14 @@ def test_a_plugin_that_fails_to_load_is_listed_with_the_reason_and_breaks_nothin
     assert "mae_rgb" in listing.stdout and "psnr_rgb" in listing.stdout
 
     asked = _cli("run", "--codecs", "posterize", "--dataset", images, "--metrics", "psnr_rgb,broken",
-                 "--results", tmp_path / "r1", "--quiet", plugin_paths=paths)
+                 "--output", tmp_path / "r1", "--quiet", plugin_paths=paths)
     assert asked.returncode == 2 and "broken could not be loaded from broken_metrics:SPEC" in asked.stderr
     fine = _cli("run", "--codecs", "posterize", "--dataset", images, "--metrics", "psnr_rgb,mae_rgb",
-                "--settings", "posterize=4", "--results", tmp_path / "r2", "--quiet", plugin_paths=paths)
+                "--settings", "posterize=4", "--output", tmp_path / "r2", "--quiet", plugin_paths=paths)
     assert fine.returncode == 0, fine.stderr
 
 
+@pytest.mark.slow
 def test_a_metric_whose_package_is_missing_is_unavailable_with_the_reason(tmp_path, images):
     shadow = tmp_path / "shadow" / "flip_evaluator"
     shadow.mkdir(parents=True)
@@ -117,7 +120,7 @@ def test_a_metric_whose_package_is_missing_is_unavailable_with_the_reason(tmp_pa
     listing = _cli("metrics", plugin_paths=paths)
     assert "flip: the flip-evaluator package is not installed (libflip.so" in listing.stdout
     run = _cli("run", "--codecs", "posterize", "--dataset", images, "--metrics", "psnr_rgb,flip",
-               "--settings", "posterize=4", "--results", tmp_path / "r", "--quiet", plugin_paths=paths)
+               "--settings", "posterize=4", "--output", tmp_path / "r", "--quiet", plugin_paths=paths)
     assert run.returncode == 1 and "flip unavailable, not computed" in run.stderr
     rows = [json.loads(line) for line in (tmp_path / "r" / "cells.jsonl").read_text().splitlines()]
     assert len(rows) == 3 and all(row["psnr_rgb"] > 20 and row.get("flip") is None for row in rows)

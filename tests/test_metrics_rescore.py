@@ -13,6 +13,8 @@ import pytest
 from PIL import Image
 from skimage import data
 
+pytestmark = pytest.mark.slow  # command-line subprocesses
+
 PLUGINS = Path(__file__).parent / "plugins"
 CROP = (slice(0, 72), slice(0, 96))
 
@@ -42,7 +44,7 @@ def images(tmp_path):
 
 def _run(images, results, *extra):
     return _cli("run", "--codecs", "posterize,jpeg", "--dataset", images, "--settings", "posterize=3,8",
-                "--settings", "jpeg=20,60", "--metrics", "psnr_rgb", "--results", results, "--quiet", *extra)
+                "--settings", "jpeg=20,60", "--metrics", "psnr_rgb", "--output", results, "--quiet", *extra)
 
 
 def test_kept_outputs_are_lossless_content_addressed_and_deduplicated(tmp_path, images):
@@ -73,7 +75,7 @@ def test_rescore_adds_metrics_equal_to_a_full_run_and_resumes(tmp_path, images):
     kept, full = tmp_path / "kept", tmp_path / "full"
     assert _run(images, kept, "--keep-decoded").returncode == 0
     assert _cli("run", "--codecs", "posterize,jpeg", "--dataset", images, "--settings", "posterize=3,8",
-                "--settings", "jpeg=20,60", "--metrics", "psnr_rgb,psnr_hvsm,ciede2000", "--results", full,
+                "--settings", "jpeg=20,60", "--metrics", "psnr_rgb,psnr_hvsm,ciede2000", "--output", full,
                 "--quiet").returncode == 0
     # a damaged decoded image is replaced by decoding the kept bitstream
     damaged = next((kept / "blobs" / "decoded").rglob("*.png"))

@@ -395,6 +395,7 @@ def test_codecs_and_dataset_options_restrict_the_check(tmp_path, baseline_file):
     assert run_check(results, baseline_file, "--dataset", "kodak").exit_code == 2  # not in the baseline
 
 
+@pytest.mark.slow
 def test_a_real_sweep_reproduces_its_baseline_exactly(tmp_path):
     """Two real jpeg/webp sweeps of the sample images: the second matches the first's baseline bit for bit."""
     from codecbench import registry

@@ -340,10 +340,11 @@ def test_cli_names_a_missing_results_directory(tmp_path):
     assert result.exit_code == 1 and "nowhere: no such results directory" in result.output
 
 
+@pytest.mark.slow
 def test_end_to_end_run_then_report(tmp_path):
     results, out = tmp_path / "results", tmp_path / "report"
     run = subprocess.run([sys.executable, "-m", "codecbench", "run", "--codecs", "jpeg,webp", "--dataset", "sample",
-                          "--results", str(results)], capture_output=True, text=True, timeout=900)
+                          "--output", str(results)], capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     made = subprocess.run([sys.executable, "-m", "codecbench", "report", str(results), "-o", str(out)],
                           capture_output=True, text=True, timeout=300)

@@ -19,6 +19,8 @@ from codecbench.metrics import psnr_rgb
 from codecbench.runner import run_sweep
 from codecbench.store import ResultsStore
 
+pytestmark = pytest.mark.slow  # sweeps in worker processes and command-line subprocesses
+
 PLUGINS = Path(__file__).parent / "plugins"
 FAST_METRICS = ["psnr_rgb", "psnr_y", "ssim"]
 
@@ -114,7 +116,7 @@ def test_a_failing_cell_is_recorded_and_the_sweep_goes_on(tmp_path, images):
 def test_an_unreadable_image_is_a_row_with_its_reason_not_a_crash(tmp_path, images):
     (images / "d_truncated.png").write_bytes((images / "b_coffee.png").read_bytes()[:200])
     result = _cli("run", "--codecs", "posterize", "--dataset", str(images), "--settings", "posterize=4",
-                  "--metrics", "psnr_rgb", "--results", str(tmp_path / "r"), "--quiet")
+                  "--metrics", "psnr_rgb", "--output", str(tmp_path / "r"), "--quiet")
     assert result.returncode == 1
     assert "d_truncated.png" in result.stderr
     rows = ResultsStore(tmp_path / "r").rows()
@@ -129,7 +131,10 @@ def test_two_workers_give_the_same_rows_and_a_crash_charges_exactly_its_cell(tmp
     _sweep(one, images)
     summary = _sweep(two, images, jobs=2)
     assert summary.ok
-    pick = lambda store: sorted((r["image"], r["setting"], r["bytes"], r["psnr_rgb"], r["ssim"]) for r in store.rows())
+
+    def pick(store):
+        return sorted((r["image"], r["setting"], r["bytes"], r["psnr_rgb"], r["ssim"]) for r in store.rows())
+
     assert pick(one) == pick(two)
     crashed = ResultsStore(tmp_path / "crash")
     summary = _sweep(crashed, images, settings=(2, 5, 8), jobs=2, crash_setting=5)  # os._exit(3) in encode
@@ -179,7 +184,7 @@ def test_target_bpp_picks_the_highest_quality_setting_at_or_below_the_target(tmp
 def test_killing_a_run_loses_only_cells_in_flight_and_a_rerun_finishes_it(tmp_path):
     folder = _write_images(tmp_path / "big", (384, 256))
     results = tmp_path / "results"
-    args = ["run", "--codecs", "posterize", "--dataset", str(folder), "--results", str(results),
+    args = ["run", "--codecs", "posterize", "--dataset", str(folder), "--output", str(results),
             "--metrics", "psnr_rgb,ssim,ms_ssim", "--quiet"]
     process = subprocess.Popen([sys.executable, "-m", "codecbench", *args], stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
@@ -212,7 +217,7 @@ def test_killing_a_run_loses_only_cells_in_flight_and_a_rerun_finishes_it(tmp_pa
 ])
 def test_usage_errors_exit_2_naming_the_option_before_any_work(tmp_path, args, option, message):
     dataset = [] if "--dataset" in args else ["--dataset", "sample"]
-    result = _cli("run", *args, *dataset, "--results", str(tmp_path / "r"), "--quiet")
+    result = _cli("run", *args, *dataset, "--output", str(tmp_path / "r"), "--quiet")
     assert result.returncode == 2, result.stderr
     assert message in result.stderr and (option in result.stderr or "unknown dataset" in message)
     assert "Traceback" not in result.stderr
@@ -222,7 +227,7 @@ def test_usage_errors_exit_2_naming_the_option_before_any_work(tmp_path, args, o
 def test_identical_pixels_under_two_names_are_measured_once_with_a_warning(tmp_path, images):
     (images / "d_copy.png").write_bytes((images / "b_coffee.png").read_bytes())
     result = _cli("run", "--codecs", "posterize", "--dataset", str(images), "--settings", "posterize=4",
-                  "--metrics", "psnr_rgb", "--results", str(tmp_path / "r"), "--quiet")
+                  "--metrics", "psnr_rgb", "--output", str(tmp_path / "r"), "--quiet")
     assert result.returncode == 0, result.stderr
     assert f"warning: {images}: b_coffee.png, d_copy.png have identical pixels; measured once, as b_coffee.png" \
         in result.stderr

@@ -132,6 +132,7 @@ def test_valid_json_that_is_not_a_row_is_damage_too(tmp_path):
     assert [r["image"] for r in store.rows()] == ["a", "b"]
 
 
+@pytest.mark.slow
 def test_store_repair_command_and_run_on_a_damaged_store(tmp_path):
     import subprocess
     import sys
@@ -139,7 +140,7 @@ def test_store_repair_command_and_run_on_a_damaged_store(tmp_path):
     store = _damaged_store(tmp_path, "middle")
     cli = [sys.executable, "-m", "codecbench"]
     run = subprocess.run([*cli, "run", "--codecs", "jpeg", "--dataset", "sample", "--settings", "jpeg=50",
-                          "--metrics", "psnr_rgb", "--results", str(store.root), "--quiet"],
+                          "--metrics", "psnr_rgb", "--output", str(store.root), "--quiet"],
                          capture_output=True, text=True, timeout=300)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert f"{store.cells_path}:3: not UTF-8 text" in run.stderr and "codecbench store repair" in run.stderr

@@ -13,6 +13,8 @@ from codecbench.data.datasets import resolve_dataset
 from codecbench.runner import run_sweep
 from codecbench.store import ResultsStore
 
+pytestmark = pytest.mark.slow  # sweeps
+
 PREPARE_S = 0.3
 
 

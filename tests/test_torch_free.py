@@ -6,12 +6,13 @@ these tests run in the full environment and look at what a fresh interpreter imp
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.slow  # fresh interpreters in subprocesses
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,7 +69,7 @@ def test_classical_sweep_report_and_check_do_not_import_torch(tmp_path):
     results = tmp_path / "results"
     commands = [
         ["run", "--codecs", "jpeg", "--dataset", "sample", "--metrics", "psnr_rgb,ssim,ms_ssim",
-         "--settings", "jpeg=30,70", "--results", str(results), "--in-process", "--quiet"],
+         "--settings", "jpeg=30,70", "--output", str(results), "--in-process", "--quiet"],
         ["report", str(results), "-o", str(tmp_path / "report")],
         ["baseline", str(results), "-o", str(tmp_path / "baseline.json")],
         ["check", str(results), "--baseline", str(tmp_path / "baseline.json")],

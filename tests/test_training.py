@@ -19,7 +19,7 @@ from codecbench_codecs.conv_lstm import ConvLstmCodec
 TINY = {"encoder_widths": [8, 8, 8, 8], "decoder_widths": [8, 8, 8, 8], "bits": 32}
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.usefixtures("one_torch_thread"), pytest.mark.slow]  # training steps
 
 
 @pytest.fixture(scope="module")

@@ -96,7 +96,7 @@ def folder(tmp_path, natural_image) -> Path:
 
 def run(folder: Path, results: Path, *extra: str):
     result = CliRunner().invoke(run_cli, ["--codecs", "jpeg2000", "--dataset", str(folder), "--metrics", "psnr_rgb",
-                                          "--settings", "jpeg2000=20", "--results", str(results), "--quiet",
+                                          "--settings", "jpeg2000=20", "--output", str(results), "--quiet",
                                           "--in-process", *extra])
     assert result.exit_code == 0, result.output
     return [json.loads(line) for line in (results / "cells.jsonl").read_text().splitlines()]

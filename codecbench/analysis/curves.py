@@ -261,7 +261,7 @@ def _summarise_dataset(name: str, rows: list[dict[str, Any]]) -> DatasetResults:
 
     images: dict[str, ImageRef] = {}
     common: set[str] | None = None
-    for label, found in ok_rows.items():
+    for found in ok_rows.values():
         shas = set()
         for row in found:
             shas.add(row["image_sha256"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import click
 
 from codecbench import __version__
-from codecbench.cli.options import Group
+from codecbench.cli.options import EXIT_CODES, Group
 from codecbench.plugins import load_target
 
 #: subcommand name -> "module:attribute" of its click command
@@ -40,7 +40,12 @@ class LazyGroup(Group):
         return load_target(COMMANDS[name]) if name in COMMANDS else None
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+EPILOG = ("Options that mean the same on every command: -o/--output where it writes; -q/--quiet no progress and no "
+          "notes; -v/--verbose more detail; --json (listings and check) JSON on stdout.\n\n"
+          + EXIT_CODES + " `codecbench check`: 1 a regression, 2 unusable input.")
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
 @click.version_option(__version__, prog_name="codecbench")
 def cli() -> None:
     """Benchmark lossy image codecs: real bitstreams, standard metrics, BD-rate tables and RD plots."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import click
 
-from codecbench.cli.options import Command, parse_names
+from codecbench.cli.options import Command, output_option, parse_names, verbosity_options
 from codecbench.errors import BaselineError, StoreError
 from codecbench.regression.baseline import make_baseline, write_baseline
 from codecbench.store import open_existing
@@ -17,11 +17,11 @@ from codecbench.variants import split_codec_list
 
 @click.command(cls=Command)
 @click.argument("results_dir", type=click.Path(file_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Baseline file to write, e.g. results/baselines/sample.json.")
+@output_option("Baseline file to write, e.g. results/baselines/sample.json.", required=True)
 @click.option("--dataset", "dataset_list", default=None, help="Only these datasets (comma-separated).")
 @click.option("--codecs", "codec_list", default=None, help="Only these codecs (comma-separated).")
-def baseline(results_dir, output, dataset_list, codec_list):
+@verbosity_options
+def baseline(results_dir, output, dataset_list, codec_list, verbosity):
     """Freeze the RD curves of RESULTS_DIR into a small, diff-friendly baseline JSON for `codecbench check`."""
     notes: list[str] = []
     try:
@@ -33,8 +33,8 @@ def baseline(results_dir, output, dataset_list, codec_list):
                                codecs=split_codec_list(codec_list or "") or None, notes=notes)
     except BaselineError as exc:
         raise BaselineError(f"{results_dir}: {exc}") from None
-    for note in notes:
-        click.echo(f"note: {note}", err=True)
+    for note in verbosity.some(notes):
+        verbosity.info(f"note: {note}")
     write_baseline(frozen, output)
     summary = ", ".join(f"{name}: {', '.join(sorted(part['codecs']))}" for name, part in sorted(frozen["datasets"].items()))
     click.echo(f"wrote {output} ({summary})", err=True)

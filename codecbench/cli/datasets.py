@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from codecbench.cli.options import Group
+from codecbench.cli.options import Group, echo_json, json_option, output_option, verbosity_options
 
 DATA_DIR_HELP = "Where datasets are looked up and cached (default: $CODECBENCH_DATA or ~/.cache/codecbench)."
 
@@ -28,12 +28,15 @@ def _bd_builds(bd_dir: Path) -> list[tuple[Path, dict]]:
     return [(folder, read_manifest(folder)) for folder in folders if (folder / MANIFEST_NAME).is_file()]
 
 
-def _print_listing(data_dir: Path) -> None:
+def _print_listing(data_dir: Path, as_json: bool = False) -> None:
     from codecbench.data.bdpatches import SET_NAMES, default_bd_dir
     from codecbench.data.datasets import list_datasets
 
-    click.echo(f"Data folder: {data_dir}")
     rows = list_datasets(data_dir)
+    if as_json:
+        echo_json(_listing_document(data_dir, rows))
+        return
+    click.echo(f"Data folder: {data_dir}")
     width = max([len(row.name) for row in rows] + [len("dataset")])
     click.echo(f"{'dataset':<{width}}  {'images':>6}  {'status':<7}  folder / note")
     for row in rows:
@@ -55,6 +58,21 @@ def _print_listing(data_dir: Path) -> None:
             click.echo(_set_line(f"bd:{name}{suffix}", manifest["sets"][name]))
 
 
+def _listing_document(data_dir: Path, rows: list) -> dict:
+    """What `datasets --json` prints: the data folder, every registered dataset, every BD build."""
+    from dataclasses import asdict
+
+    from codecbench.data.bdpatches import default_bd_dir
+
+    bd_dir = default_bd_dir(data_dir)
+    builds = [{"folder": str(folder),
+               "spec_suffix": "" if folder == bd_dir else f"@{folder}",
+               **{key: manifest.get(key) for key in ("patch", "source_folder", "seed", "patches_pool", "patches_total")},
+               "sets": manifest["sets"]} for folder, manifest in _bd_builds(bd_dir)]
+    return {"data_dir": str(data_dir), "datasets": [dict(asdict(row), where=str(row.where)) for row in rows],
+            "bd_sets": builds}
+
+
 def _set_line(spec: str, entry: dict) -> str:
     """One BD patch set as listed by both `datasets` and `datasets build-bd`."""
     return (f"  {spec}  {entry['count']:>8} patches  entropy {entry['entropy_min']:.3f}–{entry['entropy_max']:.3f} "
@@ -63,38 +81,41 @@ def _set_line(spec: str, entry: dict) -> str:
 
 @click.group(cls=Group, invoke_without_command=True)
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help=DATA_DIR_HELP)
+@json_option
 @click.pass_context
-def datasets(ctx: click.Context, data_dir: str | None) -> None:
+def datasets(ctx: click.Context, data_dir: str | None, as_json: bool) -> None:
     """List registered datasets (present or missing) and built BD patch sets; subcommands build them."""
     if ctx.invoked_subcommand is None:
-        _print_listing(_data_dir(ctx))
+        _print_listing(_data_dir(ctx), as_json)
 
 
 @datasets.command("list")
+@json_option
 @click.pass_context
-def list_command(ctx: click.Context) -> None:
+def list_command(ctx: click.Context, as_json: bool) -> None:
     """List registered datasets (present or missing) and built BD patch sets."""
-    _print_listing(_data_dir(ctx))
+    _print_listing(_data_dir(ctx), as_json or bool(ctx.parent and ctx.parent.params.get("as_json")))
 
 
 @datasets.command("build-bd")
 @click.option("--source", required=True, type=click.Path(file_okay=False, exists=True),
               help="Folder of images to cut into patches (not recursive; sorted by name).")
 @click.option("--patch", default=32, show_default=True, type=click.IntRange(1), help="Patch side in pixels.")
-@click.option("--out", default=None, type=click.Path(file_okay=False),
-              help="Output folder (default: <data dir>/bd, where `bd:SET` specs look).")
+@output_option("Output folder (default: <data dir>/bd, where `bd:SET` specs look).", dest="out", folder=True,
+               old_names=("--out",))
 @click.option("--seed", default=0, show_default=True, type=click.IntRange(0), help="Seed of the random draws.")
 @click.option("--max-patches", default=None, type=click.IntRange(5),
               help="Cap the pool with a seeded uniform subsample before banding.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@verbosity_options
 @click.pass_context
 def build_bd_command(ctx: click.Context, source: str, patch: int, out: str | None, seed: int,
-                     max_patches: int | None, quiet: bool) -> None:
-    """Cut SOURCE's images into patches and write the entropy-banded sets BD0–BD4."""
+                     max_patches: int | None, verbosity) -> None:
+    """Cut SOURCE's images into patches and write the entropy-banded sets BD0–BD4 (a summary on stdout)."""
     from codecbench.data.bdpatches import SET_NAMES, build_bd, default_bd_dir
 
     out_dir = Path(out) if out else default_bd_dir(_data_dir(ctx))
-    manifest = build_bd(source, out_dir, patch=patch, seed=seed, max_patches=max_patches, progress=not quiet)
+    manifest = build_bd(source, out_dir, patch=patch, seed=seed, max_patches=max_patches,
+                        progress=not verbosity.quiet)
     for skipped in manifest["skipped"]:
         click.echo(f"skipped {skipped['file']}: {skipped['reason']}", err=True)
     click.echo(f"{len(manifest['sources'])} images, {manifest['patches_total']} patches of {patch}×{patch}; "
@@ -106,3 +127,4 @@ def build_bd_command(ctx: click.Context, source: str, patch: int, out: str | Non
     for name in SET_NAMES:
         click.echo(_set_line(f"bd:{name}{suffix}", manifest["sets"][name]))
     click.echo(f"written to {out_dir}")
+    verbosity.detail(f"manifest: {out_dir / 'manifest.json'}")

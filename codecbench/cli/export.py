@@ -6,7 +6,7 @@ import json
 
 import click
 
-from codecbench.cli.options import Command
+from codecbench.cli.options import Command, output_option
 from codecbench.errors import UsageError
 
 
@@ -14,7 +14,7 @@ from codecbench.errors import UsageError
 @click.argument("results_dir", type=click.Path(file_okay=False))
 @click.option("--format", "fmt", type=click.Choice(["csv", "json", "parquet", "compressai"]), default="csv",
               show_default=True, help="parquet needs pyarrow and -o FILE.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default="-", show_default=True)
+@output_option("File to write; - is stdout (parquet needs a file).", default="-", show_default=True)
 @click.option("--codec", default=None, help="With --format compressai: the codec to export.")
 @click.option("--dataset", default=None, help="With --format compressai: the dataset (default: the only one).")
 def export(results_dir, fmt, output, codec, dataset):
@@ -26,23 +26,24 @@ def export(results_dir, fmt, output, codec, dataset):
     from codecbench.files import atomic_write, atomic_write_text
     from codecbench.store import open_existing
 
-    store = open_existing(results_dir)
+    if fmt == "compressai" and not codec:
+        raise click.BadParameter("--format compressai needs --codec NAME", param_hint="--codec")
     if fmt == "parquet":
         if output == "-":
             raise click.BadParameter("Parquet is binary: name a file, e.g. -o results.parquet", param_hint="--output")
         try:
             import pyarrow  # noqa: F401
         except ImportError:
-            raise UsageError("--format parquet needs pyarrow: pip install pyarrow") from None
+            raise UsageError('--format parquet needs pyarrow: pip install "codecbench[parquet]"') from None
+    store = open_existing(results_dir)
+    if fmt == "parquet":
         frame = _flat_table(store)
         atomic_write(output, lambda temporary: frame.to_parquet(temporary, index=False))
-        click.echo(f"wrote {output}", err=True)
+        click.echo(f"wrote {output} ({len(frame)} rows)", err=True)
         return
     if fmt == "compressai":
         from codecbench.analysis.compressai import to_compressai_json
 
-        if not codec:
-            raise click.BadParameter("--format compressai needs --codec NAME", param_hint="--codec")
         text = json.dumps(to_compressai_json(store.rows(), codec, dataset), indent=2)
     elif fmt == "json":
         frame = store.dataframe()

@@ -6,13 +6,12 @@ import sys
 
 import click
 
-from codecbench.cli.options import Command
+from codecbench.cli.options import Command, output_option
 
 
 @click.command(cls=Command)
 @click.argument("sources", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
-              help="New results directory to write the merged store to.")
+@output_option("New results directory to write the merged store to.", folder=True, required=True)
 def merge(sources: tuple[str, ...], output: str) -> None:
     """Merge the results directories SOURCES into OUTPUT: identical rows once, conflicts reported, no row lost.
 

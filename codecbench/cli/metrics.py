@@ -6,11 +6,11 @@ import json
 
 import click
 
-from codecbench.cli.options import Command
+from codecbench.cli.options import Command, json_option
 
 
 @click.command(cls=Command)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option
 def metrics(as_json):
     """List every registered metric: availability, direction, unit, whether `run` computes it by default, convention."""
     from codecbench.metrics import METRICS, UNLOADABLE

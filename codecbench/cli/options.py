@@ -1,19 +1,37 @@
-"""What every command shares: the error-to-exit-code mapping and the parsers of list and ``KEY=VALUE`` options.
+"""What every command shares: the error-to-exit-code mapping, the common options, and the parsers of list and
+``KEY=VALUE`` options.
 
-Exit codes of every command: 0 success; 1 a failure while working (a codec,
-dataset, store or training error, or failed cells); 2 a usage error (bad
-options or unusable input files, found before any work); 130 interrupted.
-``codecbench check`` adds 1 = regression, 2 = unusable input.
+Exit codes of every command (:data:`EXIT_CODES`, shown in every ``--help``): 0
+success; 1 a failure while working (a codec, dataset, store or training error,
+or failed cells); 2 a usage error (bad options or unusable input files, found
+before anything is written); 130 interrupted. ``codecbench check`` adds
+1 = regression, 2 = unusable input.
+
+The common options, defined once here, mean the same on every command:
+
+- ``-o/--output`` (:func:`output_option`): where a command writes its result (a file or folder);
+- ``-q/--quiet`` and ``-v/--verbose`` (:func:`verbosity_options`), on commands that print progress or
+  notes: quiet prints no progress (bars, log lines) and no notes, only the result with its summary line,
+  warnings and errors; verbose adds detail (every failure and note in full, what is about to be done);
+- ``--json`` (:func:`json_option`), on listings and ``check``: the result as JSON on stdout.
 """
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import click
 
 from codecbench.errors import CodecbenchError
+
+#: The exit codes, as every command's ``--help`` ends.
+EXIT_CODES = ("Exit codes: 0 success; 1 a failure while working (failed cells; a codec, dataset, store or "
+              "training error); 2 a usage error (bad options or unusable input, found before anything is "
+              "written); 130 interrupted.")
 
 
 class CommandFailed(click.ClickException):
@@ -25,7 +43,14 @@ class CommandFailed(click.ClickException):
 
 
 class Command(click.Command):
-    """A click command whose CodecbenchErrors become a one-line message and the error's exit code."""
+    """A click command whose CodecbenchErrors become a one-line message and the error's exit code.
+
+    Its help ends with the exit codes (:data:`EXIT_CODES`) unless it names its own ``epilog``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["epilog"] = kwargs.get("epilog") or EXIT_CODES
+        super().__init__(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -39,11 +64,103 @@ class Group(click.Group):
 
     command_class = Command
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["epilog"] = kwargs.get("epilog") or EXIT_CODES
+        super().__init__(*args, **kwargs)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CodecbenchError as exc:
             raise CommandFailed(exc) from None
+
+
+class _Option(click.Option):
+    """An option with old spellings that still work but are not shown in ``--help``."""
+
+    def __init__(self, *args: Any, hidden_names: tuple[str, ...] = (), **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hidden_names = hidden_names
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        shown = self.opts
+        self.opts = [name for name in shown if name not in self.hidden_names]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = shown
+
+
+def output_option(help: str, *, dest: str = "output", folder: bool = False, required: bool = False,
+                  default: str | None = None, old_names: tuple[str, ...] = (), path_type: type | None = None,
+                  **kwargs: Any) -> Callable:
+    """``-o/--output``: where the command writes its result (a file, or a ``folder``).
+
+    ``old_names`` (e.g. ``--out``) keep working, unlisted in ``--help``.
+    """
+    return click.option("-o", "--output", *old_names, dest, cls=_Option, hidden_names=old_names, required=required,
+                        default=default, help=help,
+                        type=click.Path(file_okay=not folder, dir_okay=folder, path_type=path_type), **kwargs)
+
+
+def json_option(function: Callable) -> Callable:
+    """``--json``: the result as JSON on stdout (``as_json``)."""
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output: JSON on stdout.")(function)
+
+
+def echo_json(document: Any) -> None:
+    """``document`` as indented JSON on stdout (non-finite numbers as "inf", "-inf", "nan")."""
+    from codecbench.values import to_json_number
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {str(key): clean(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(item) for item in value]
+        return to_json_number(value)
+
+    click.echo(json.dumps(clean(document), indent=2, ensure_ascii=False, default=str))
+
+
+@dataclass(frozen=True)
+class Verbosity:
+    """``-q``/``-v`` of a command: what to print besides the result, its summary line, warnings and errors."""
+
+    quiet: bool = False
+    verbose: bool = False
+
+    def info(self, message: str) -> None:
+        """A progress line or a note: printed unless ``-q``."""
+        if not self.quiet:
+            click.echo(message, err=True)
+
+    def detail(self, message: str) -> None:
+        """A line of detail: printed with ``-v`` only."""
+        if self.verbose:
+            click.echo(message, err=True)
+
+    def some(self, lines: list[str], limit: int = 20) -> list[str]:
+        """``lines`` to print: all with ``-v``, else the first ``limit`` and a line saying how many are left."""
+        if self.verbose or len(lines) <= limit:
+            return list(lines)
+        return lines[:limit] + [f"… and {len(lines) - limit} more (-v lists them all)"]
+
+
+QUIET_HELP = "No progress bar, progress lines or notes: only the result and its summary, warnings and errors."
+VERBOSE_HELP = "Print more detail: every failure and note in full, and what is about to be done."
+
+
+def verbosity_options(function: Callable) -> Callable:
+    """``-q/--quiet`` and ``-v/--verbose``, given to the command as one ``verbosity`` (:class:`Verbosity`)."""
+
+    @functools.wraps(function)
+    def command(*args: Any, quiet: bool, verbose: bool, **kwargs: Any) -> Any:
+        if quiet and verbose:
+            raise click.UsageError("-q/--quiet and -v/--verbose exclude each other")
+        return function(*args, verbosity=Verbosity(quiet, verbose), **kwargs)
+
+    command = click.option("-v", "--verbose", is_flag=True, help=VERBOSE_HELP)(command)
+    return click.option("-q", "--quiet", is_flag=True, help=QUIET_HELP)(command)
 
 
 def parse_names(text: str | None) -> list[str]:

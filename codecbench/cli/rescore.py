@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from codecbench.cli.options import Command, parse_names
+from codecbench.cli.options import Command, parse_names, verbosity_options
 
 
 @click.command(cls=Command)
@@ -19,8 +19,8 @@ from codecbench.cli.options import Command, parse_names
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Where datasets are looked up (default: $CODECBENCH_DATA or ~/.cache/codecbench).")
 @click.option("--offline", is_flag=True, help="Never download a dataset.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-def rescore(results_dir, metric_list, jobs, force, data_dir, offline, quiet):
+@verbosity_options
+def rescore(results_dir, metric_list, jobs, force, data_dir, offline, verbosity):
     """Add metric columns to the rows of RESULTS_DIR from the outputs kept by `run --keep-decoded` (resumable).
 
     Exits 0 when every successful row has the metrics, 1 when some could not be rescored (listed with the reason).
@@ -42,17 +42,17 @@ def rescore(results_dir, metric_list, jobs, force, data_dir, offline, quiet):
     store = open_existing(results_dir)
 
     def resolve(spec: str):
-        return resolve_dataset(spec, Path(data_dir) if data_dir else None, download=not offline, progress=not quiet)
+        return resolve_dataset(spec, Path(data_dir) if data_dir else None, download=not offline, progress=not verbosity.quiet)
 
-    summary = rescore_rows(store, names, resolve, jobs=jobs, force=force, command=sys.argv, progress=not quiet)
+    summary = rescore_rows(store, names, resolve, jobs=jobs, force=force, command=sys.argv, progress=not verbosity.quiet)
     not_rescored = sum(len(cells) for cells in summary.cannot.values())
     click.echo(f"{summary.rows} cells: {summary.complete} already had {', '.join(names)}, {summary.rescored} rescored, "
                f"{len(summary.failed)} failed, {not_rescored} cannot be rescored → {store.cells_path}", err=True)
     for reason, cells in summary.cannot.items():
-        shown = "; ".join(cells[:5]) + (f"; … and {len(cells) - 5} more" if len(cells) > 5 else "")
+        shown = "; ".join(verbosity.some(cells, limit=5))
         click.echo(f"cannot rescore {len(cells)} cell(s): {reason}: {shown}", err=True)
-    for line in summary.failed[:20]:
-        click.echo(f"failed: {line}", err=True)
+    for line in verbosity.some([f"failed: {line}" for line in summary.failed]):
+        click.echo(line, err=True)
     if summary.interrupted:
         click.echo("interrupted: rescored cells are stored; run the same command again to continue", err=True)
     sys.exit(0 if summary.ok else (130 if summary.interrupted else 1))

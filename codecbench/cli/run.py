@@ -8,9 +8,16 @@ from pathlib import Path
 
 import click
 
-from codecbench.cli.options import Command, parse_codec_options, parse_key_values, parse_names, parse_values
-from codecbench.cli.sweep_checks import (check_codec_names, check_lpips_weights, create_codecs, did_you_mean,
-                                         parse_timeouts)
+from codecbench.cli.options import (
+    Command,
+    output_option,
+    parse_codec_options,
+    parse_key_values,
+    parse_names,
+    parse_values,
+    verbosity_options,
+)
+from codecbench.cli.sweep_checks import check_codec_names, check_lpips_weights, create_codecs, did_you_mean, parse_timeouts
 from codecbench.variants import codec_name, load_aliases, split_codec_list
 
 
@@ -30,7 +37,8 @@ from codecbench.variants import codec_name, load_aliases, split_codec_list
               help="Comma-separated target rates; per image the setting closest at or below each target is searched.")
 @click.option("--no-sweep", is_flag=True, help="With --target-bpp: run only the rate-targeted cells.")
 @click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1), help="Worker processes.")
-@click.option("--results", "results_dir", default="results", show_default=True, type=click.Path(file_okay=False))
+@output_option("Results directory to write (created; a rerun resumes it).", dest="results_dir", folder=True,
+               default="results", show_default=True, old_names=("--results",))
 @click.option("--force", is_flag=True, help="Recompute cells that are already stored.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
               help="Where datasets are looked up and cached (default: $CODECBENCH_DATA or ~/.cache/codecbench).")
@@ -45,7 +53,7 @@ from codecbench.variants import codec_name, load_aliases, split_codec_list
 @click.option("--preview-images", default=2, show_default=True, type=click.IntRange(0),
               help="Store centre crops of decoded images for the first N images of each dataset (report visuals).")
 @click.option("--offline", is_flag=True, help="Never download; fail if a dataset is not cached.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@verbosity_options
 @click.option("--cell-timeout", "timeout_opts", multiple=True, metavar="SECONDS|CODEC=SECONDS",
               help="Wall-clock limit of one cell: for every codec (60) or one (conv_lstm=600). Repeatable. "
                    "Default: the codec's own (300 s; learned codecs 3600 s).")
@@ -69,7 +77,7 @@ from codecbench.variants import codec_name, load_aliases, split_codec_list
               help="Keep each computed cell's bitstream and decoded image (lossless, deduplicated) under "
                    "RESULTS/blobs, so that `codecbench rescore` can add metrics without encoding again.")
 def run(codec_list, dataset_list, settings_opts, metric_list, target_list, no_sweep, jobs, results_dir, force,
-        data_dir, codec_option_pairs, device, torch_threads, lpips_weights, preview_images, offline, quiet,
+        data_dir, codec_option_pairs, device, torch_threads, lpips_weights, preview_images, offline, verbosity,
         timeout_opts, retry_failed, in_process, variants_file, keep_decoded, timing_repeats, executor, scheduler,
         scheduler_file, shard_text):
     """Run a sweep of codecs × settings over datasets, storing one row per cell (resumable)."""
@@ -143,7 +151,12 @@ def run(codec_list, dataset_list, settings_opts, metric_list, target_list, no_sw
     datasets = []
     for spec in parse_names(dataset_list):
         datasets.append(resolve_dataset(spec, Path(data_dir) if data_dir else None,
-                                        download=not offline, progress=not quiet))
+                                        download=not offline, progress=not verbosity.quiet))
+    for name, values in settings.items():
+        limit = f"; cell timeout {timeouts[name]:g} s" if timeouts.get(name) else ""
+        verbosity.detail(f"{name}: settings {', '.join(f'{v:g}' for v in values) or '-'}{limit}")
+    verbosity.detail(f"metrics: {', '.join(metric_names)}; datasets: {', '.join(d.name for d in datasets)}; "
+                     f"results: {results_dir}")
 
     store = ResultsStore(results_dir)
     summary = run_sweep(
@@ -151,21 +164,16 @@ def run(codec_list, dataset_list, settings_opts, metric_list, target_list, no_sw
         torch_threads=torch_threads, force=force, retry_failed=retry_failed, timeouts=timeouts,
         in_process=in_process, cluster=cluster, shard=shard, keep_decoded=keep_decoded, timing_repeats=timing_repeats,
         preview_images=preview_images, command=sys.argv,
-        problems=problems, progress=not quiet,
+        problems=problems, progress=not verbosity.quiet,
     )
-    click.echo(
-        f"{summary.total_cells} cells: {summary.skipped_cells} already stored, {summary.done_cells} computed, "
-        f"{summary.failed_cells} failed → {store.cells_path}",
-        err=True,
-    )
+    click.echo(f"{summary.total_cells} cells: {summary.skipped_cells} already stored, {summary.done_cells} computed, "
+               f"{summary.failed_cells} failed → {store.cells_path}", err=True)
     if summary.interrupted:
         click.echo("interrupted: finished cells are stored; run the same command again to continue", err=True)
     for line in summary.warnings:
         click.echo(f"warning: {line}", err=True)
     for line in summary.problems:
         click.echo(f"problem: {line}", err=True)
-    for line in summary.failures[:20]:
-        click.echo(f"failed: {line}", err=True)
-    if len(summary.failures) > 20:
-        click.echo(f"… and {len(summary.failures) - 20} more failures (see the error column)", err=True)
+    for line in verbosity.some([f"failed: {line}" for line in summary.failures]):
+        click.echo(line, err=True)
     sys.exit(0 if summary.ok else (130 if summary.interrupted else 1))

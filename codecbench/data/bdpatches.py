@@ -364,7 +364,7 @@ def parse_bd_spec(spec: str) -> BdSpec:
 
 
 def _build_hint(directory: Path) -> str:
-    return f"build them with: codecbench datasets build-bd --source <folder of photos> --patch 32 --out {directory}"
+    return f"build them with: codecbench datasets build-bd --source <folder of photos> --patch 32 -o {directory}"
 
 
 def read_manifest(directory: Path) -> dict:

@@ -38,8 +38,7 @@ from codecbench.data.folders import default_data_dir, image_files
 from codecbench.data.images import IMAGE_SUFFIXES, load_rgb, pixel_sha256
 from codecbench.data.items import Dataset, ImageItem
 from codecbench.data.registry import RegisteredDataset, RegisteredImage, dataset_folder, load_registry
-from codecbench.errors import (ArchiveError, ChecksumError, DatasetError, DownloadError, ImageError,
-                               UnknownDatasetError)
+from codecbench.errors import ArchiveError, ChecksumError, DatasetError, DownloadError, ImageError, UnknownDatasetError
 from codecbench.files import atomic_write_text
 
 VERIFIED_CACHE = ".verified.json"

@@ -198,11 +198,13 @@ class _Member:
 def _zip_members(archive: Path, zf: zipfile.ZipFile) -> Iterator[_Member]:
     for info in zf.infolist():
         if _escapes(info.filename):
-            raise ArchiveError(f"{archive}: member {info.filename!r} would be written outside the target folder; archive refused")
+            raise ArchiveError(f"{archive}: member {info.filename!r} would be written outside the target folder; "
+                               "archive refused")
         if stat.S_ISLNK(info.external_attr >> 16):
             target = zf.read(info).decode("utf-8", "replace")
             if _link_escapes(info.filename, target, relative_to_member=True):
-                raise ArchiveError(f"{archive}: symlink {info.filename!r} -> {target!r} points outside the target folder; archive refused")
+                raise ArchiveError(f"{archive}: symlink {info.filename!r} -> {target!r} points outside the target "
+                                   "folder; archive refused")
             continue
         if not info.is_dir():
             yield _Member(info.filename, lambda info=info: zf.open(info))
@@ -215,7 +217,8 @@ def _tar_members(archive: Path, tf: tarfile.TarFile) -> Iterator[_Member]:
         if info.issym() or info.islnk():
             kind = "symlink" if info.issym() else "hardlink"
             if _link_escapes(info.name, info.linkname, relative_to_member=info.issym()):
-                raise ArchiveError(f"{archive}: {kind} {info.name!r} -> {info.linkname!r} points outside the target folder; archive refused")
+                raise ArchiveError(f"{archive}: {kind} {info.name!r} -> {info.linkname!r} points outside the target "
+                                   "folder; archive refused")
             continue
         if info.isfile():
             yield _Member(info.name, lambda info=info: tf.extractfile(info))
@@ -262,7 +265,8 @@ def extract_images(
             names = [PurePosixPath(m.name.replace("\\", "/")).name for m in chosen]
             duplicates = sorted({n for n in names if names.count(n) > 1})
             if duplicates:
-                raise ArchiveError(f"{archive}: several members are named {', '.join(duplicates)}; cannot extract them into one folder")
+                raise ArchiveError(f"{archive}: several members are named {', '.join(duplicates)}; cannot extract "
+                                   "them into one folder")
             written = []
             for member, name in zip(chosen, names):
                 target = dest / name

@@ -69,7 +69,8 @@ def load_rgb(path: str | Path) -> np.ndarray:
             with Image.open(path) as im:
                 depth = _stored_sample_depth(im)
                 if depth > 8:
-                    raise ImageError(f"{path}: {depth}-bit samples; codecbench compares 8-bit RGB and will not choose a rounding for you")
+                    raise ImageError(f"{path}: {depth}-bit samples; codecbench compares 8-bit RGB and will not choose "
+                                     "a rounding for you")
                 frames = getattr(im, "n_frames", 1)
                 if frames > 1:
                     raise ImageError(f"{path}: has {frames} frames; only single-frame images are supported")

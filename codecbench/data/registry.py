@@ -168,7 +168,8 @@ def dataset_folder(dataset: RegisteredDataset, data_dir: Path) -> Path:
     if dataset.bundled == "skimage":
         spec = importlib.util.find_spec("skimage")
         if spec is None or spec.origin is None:
-            raise DatasetError(f"dataset {dataset.name!r} ships with scikit-image, which is not installed (pip install scikit-image)")
+            raise DatasetError(f"dataset {dataset.name!r} ships with scikit-image, which is not installed "
+                               "(pip install scikit-image)")
         return Path(spec.origin).parent / "data"
     return data_dir / dataset.name
 

@@ -38,8 +38,17 @@ from codecbench.analysis.curves import mean, mean_metric
 from codecbench.errors import BaselineError
 from codecbench.metrics import METRICS, higher_is_better
 from codecbench.regression.baseline import (
-    baseline_problem, filter_text, group_by, has_value, image_checksums, image_values, is_failed, latest_version,
-    setting_key, stored, sweep_rows,
+    baseline_problem,
+    filter_text,
+    group_by,
+    has_value,
+    image_checksums,
+    image_values,
+    is_failed,
+    latest_version,
+    setting_key,
+    stored,
+    sweep_rows,
 )
 
 #: Metrics checked when none are named: the two curves learned-compression papers report.

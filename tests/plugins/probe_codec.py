@@ -7,6 +7,8 @@ Environment variables, read where the codec runs (a Dask worker started with the
 - ``PROBE_VERSION_SUFFIX``: appended to the version (a worker with other versions);
 - ``PROBE_SLOW_SETTING``, ``PROBE_SLOW_S``: that setting sleeps that long before encoding;
 - ``PROBE_PID_FILE``: before sleeping, the process appends its pid to this file (for the kill tests).
+- ``PROBE_PREPARE_S``: ``prepare()`` sleeps that long (a network's weights loading); ``prepared_in`` is the
+  pid of the process that prepared the instance (None until then).
 
 The ``device`` option (runtime, never in a cell's key) makes its cells want a GPU when it names cuda.
 """
@@ -25,6 +27,12 @@ class ProbeCodec(Codec):
     setting = SettingSpec("level", 1, 100, higher_is_better=True, default_sweep=(1, 2, 3))
     option_names = ("device",)
     runtime_options = ("device",)
+
+    prepared_in: int | None = None
+
+    def prepare(self) -> None:
+        time.sleep(float(os.environ.get("PROBE_PREPARE_S", "0")))
+        self.prepared_in = os.getpid()
 
     def version(self) -> str:
         return "probe 1.0" + os.environ.get("PROBE_VERSION_SUFFIX", "")

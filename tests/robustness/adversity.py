@@ -45,7 +45,7 @@ def write_bad_images(folder: Path) -> dict[str, tuple[str, bool]]:
         "corrupt.png": (good_png[:60] + bytes(range(256)) * 8, "PNG header then garbage", False),
         "truncated.png": (good_png[: len(good_png) // 2], "PNG cut in half", False),
         "empty.png": (b"", "0-byte file named .png", False),
-        "deep16.png": (_saved(Image.fromarray((photo[:, :, 0].astype(np.uint16) * 257)), "PNG"), "16-bit gray PNG",
+        "deep16.png": (_saved(Image.fromarray(photo[:, :, 0].astype(np.uint16) * 257), "PNG"), "16-bit gray PNG",
                        False),
         "cmyk.jpg": (_saved(Image.fromarray(photo).convert("CMYK"), "JPEG"), "CMYK JPEG", False),
         "transparent.png": (_saved(Image.fromarray(rgba, "RGBA"), "PNG"), "RGBA PNG with one transparent pixel",

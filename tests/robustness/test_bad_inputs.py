@@ -14,7 +14,7 @@ def test_every_bad_image_is_one_error_row_and_the_good_ones_are_measured(tmp_pat
     folder = tmp_path / "bad"
     expected = write_bad_images(folder)
     result = codecbench_cli("run", "--codecs", "posterize", "--dataset", str(folder), "--settings", "posterize=4",
-                            "--metrics", "psnr_rgb,ssim", "--results", str(tmp_path / "r"), "--quiet", env=plugin_env)
+                            "--metrics", "psnr_rgb,ssim", "--output", str(tmp_path / "r"), "--quiet", env=plugin_env)
     assert result.returncode == 1, result.stderr  # finished, with failed inputs
     assert "Traceback" not in result.stderr
     rows = {row["image"]: row for row in ResultsStore(tmp_path / "r").rows()}
@@ -42,7 +42,7 @@ def test_misbehaving_codecs_charge_only_their_own_cells(tmp_path, plugin_env, re
               "mis_huge", "mis_version"]
     settings = [f"--settings={name}=2,5" for name in codecs]
     result = codecbench_cli("run", "--codecs", ",".join(codecs), "--dataset", str(folder), "--metrics", "psnr_rgb",
-                            "--results", str(tmp_path / "r"), "--quiet", "-j", "2", "--cell-timeout", "4",
+                            "--output", str(tmp_path / "r"), "--quiet", "-j", "2", "--cell-timeout", "4",
                             *settings, env=plugin_env)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     rows = {(row["codec"], row["setting"]): row for row in ResultsStore(tmp_path / "r").rows()}

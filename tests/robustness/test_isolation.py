@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ def test_killing_the_driver_leaves_nothing_running_after_5_s(tmp_path, plugin_en
     env = dict(plugin_env, MISBEHAVING_PID_FILE=str(pid_file))
     driver = subprocess.Popen([sys.executable, "-m", "codecbench", "run", "--codecs", "mis_program", "--dataset",
                                str(folder), "--settings", "mis_program=5", "--metrics", "psnr_rgb", "-j", "2",
-                               "--results", str(tmp_path / "r"), "--quiet"], env=env,
+                               "--output", str(tmp_path / "r"), "--quiet"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and (not pid_file.exists() or pid_file.read_text().count("\n") < 2):
@@ -53,7 +52,7 @@ def test_a_timed_out_cell_kills_the_program_its_worker_started(tmp_path, plugin_
     start = time.time()
     result = codecbench_cli("run", "--codecs", "mis_program", "--dataset", str(folder), "--settings",
                             "mis_program=2,5", "--metrics", "psnr_rgb", "--cell-timeout", "mis_program=3",
-                            "--results", str(tmp_path / "r"), "--quiet", env=env)
+                            "--output", str(tmp_path / "r"), "--quiet", env=env)
     assert result.returncode == 1, result.stderr
     rows = ResultsStore(tmp_path / "r").rows()
     assert sorted((r["setting"], (r["error"] or "")[:36]) for r in rows) == [

@@ -49,7 +49,7 @@ def test_random_kills_then_resume_equal_an_uninterrupted_run(tmp_path, record_ou
         dataset, settings, label = "sample", "jpeg=5:95:5", "sample, jpeg × 19 settings (57 cells)"
     common = ["--codecs", "jpeg", "--dataset", dataset, "--settings", settings, "--metrics", "psnr_rgb,ssim",
               "-j", "2", "--quiet", "--preview-images", "0"]
-    reference = codecbench_cli("run", *common, "--results", str(tmp_path / "reference"))
+    reference = codecbench_cli("run", *common, "--output", str(tmp_path / "reference"))
     assert reference.returncode == 0, reference.stderr
     expected = _comparable(ResultsStore(tmp_path / "reference"))
 
@@ -58,7 +58,7 @@ def test_random_kills_then_resume_equal_an_uninterrupted_run(tmp_path, record_ou
     rng = random.Random(12)
     kills = {"driver": 0, "worker": 0}
     while sum(kills.values()) < KILLS and _rows_on_disk(cells) < len(expected):
-        driver = subprocess.Popen([sys.executable, "-m", "codecbench", "run", *common, "--results", str(results)],
+        driver = subprocess.Popen([sys.executable, "-m", "codecbench", "run", *common, "--output", str(results)],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for victim in ("worker", "driver") if rng.random() < 0.8 else ("driver",):
             target = _rows_on_disk(cells) + rng.randint(1, 6)
@@ -76,7 +76,7 @@ def test_random_kills_then_resume_equal_an_uninterrupted_run(tmp_path, record_ou
         driver.kill()
         driver.wait()
     assert sum(kills.values()) >= 10, kills
-    final = codecbench_cli("run", *common, "--results", str(results), "--retry-failed")
+    final = codecbench_cli("run", *common, "--output", str(results), "--retry-failed")
     assert final.returncode == 0, final.stderr
     store = ResultsStore(results)
     got = _comparable(store)
