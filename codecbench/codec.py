@@ -112,9 +112,11 @@ class Codec(ABC):
     def prepare(self) -> None:
         """Do the one-off work before the first encode (load weights, move them to the device).
 
-        The runner calls it before any clock starts, so that no cell's time
-        includes it; the time it takes is recorded once per run in the run
-        manifest (``codec_load_s``). The default does nothing.
+        The process that computes the cells (worker, in-process executor or
+        Dask worker) calls it when it first makes the codec, before any clock
+        starts, so that no cell's time includes it; the time it takes is
+        recorded once per run in the run manifest (``codec_load_s``). The
+        default does nothing.
         """
 
     def synchronize(self) -> None:
@@ -146,6 +148,17 @@ class Codec(ABC):
         """
         return {}
 
+    def model_size(self) -> dict[str, int]:
+        """``parameters`` and ``weights_bytes`` of a learned codec's model(s); none for other codecs."""
+        return {}
+
+    def cell_extra(self) -> dict[str, Any]:
+        """Numbers about the last encode and decode (e.g. per-stage seconds, the device), merged into ``extra``.
+
+        The runner reads it after the cell's round trips; the default is none.
+        """
+        return {}
+
     def round_trip(self, image: np.ndarray, setting: float | int) -> tuple[bytes, np.ndarray]:
         """Encode then decode; checks the decoded shape and dtype."""
         data = self.encode(image, setting)
@@ -167,3 +180,5 @@ class CodecInfo:
     available: bool
     reason: str = ""
     entry_point: str = ""
+    parameters: int | None = None  # learned codecs: parameters of the network (the default setting's)
+    weights_bytes: int | None = None  # learned codecs: bytes of all weights files

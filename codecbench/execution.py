@@ -244,6 +244,7 @@ def execute_cell(context: CellContext, cell: Cell) -> tuple[dict[str, Any], dict
                    encode_s=encode_s, decode_s=decode_s)
         row.update(metrics.compute(image, decoded, context.metric_names))
         extra.update(codec.bitstream_stats(data, cell.width, cell.height))
+        extra.update(codec.cell_extra())
         row["extra"] = extra or None
         row["error"] = None
         if cell.save_crop:

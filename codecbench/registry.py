@@ -76,14 +76,16 @@ def describe_all(options: dict[str, dict[str, Any]] | None = None) -> list[Codec
         if cls is None:
             infos.append(CodecInfo(name, "(failed to load)", "-", "-", False, registered.load_error, registered.target))
             continue
+        size: dict[str, int] = {}
         try:
             codec = cls(**options.get(name, {}))
             status = codec.availability()
             version = codec.version() if status.ok else "-"
+            size = codec.model_size() if status.ok else {}
         except Exception as exc:
             status, version = Availability(False, f"{type(exc).__name__}: {exc}"), "-"
         infos.append(
-            CodecInfo(name, cls.description, version, cls.setting.describe(), status.ok, status.reason, registered.target)
+            CodecInfo(name, cls.description, version, cls.setting.describe(), status.ok, status.reason, registered.target, **size)
         )
     return infos
 

@@ -14,6 +14,17 @@ their output is mapped back by ``round((x + 0.5) · 255)`` clipped to 0–255.
 Images are padded by edge replication to a multiple of ``pad_multiple`` and
 the decoded image is cropped back.
 
+Weights per setting: a codec with one model per rate point (one file per
+quality index) overrides ``weights_file(setting)``; each file is loaded once
+and the header pins the file of the bitstream's setting.
+
+Per-stage timing: ``encode``/``decode`` time their stages with
+``timed_stage(name)`` (CUDA synchronised before each clock read):
+``transfer_to_device`` and ``transfer_to_host`` here, ``analysis``,
+``entropy_encode``, ``entropy_decode``, ``synthesis`` in the subclasses.
+``cell_extra`` hands them to the runner as ``stage_<name>_s`` (seconds, the
+last encode and decode) together with the ``device``.
+
 Determinism: decoding reads only the payload, so the same bytes give the same
 image across runs and processes on one machine with one torch build and thread
 count (CPU float convolutions in torch are deterministic there). Across CPU
@@ -28,6 +39,8 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import inspect
+import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -38,6 +51,9 @@ from codecbench.errors import CodecError, check_rgb
 from codecbench.learned.header import Header, header_size
 from codecbench.learned.weights import float32_state, read_weights
 from codecbench.plugins import Availability, load_target
+
+#: Stages timed by ``decode`` (the others belong to ``encode``).
+_DECODE_STAGES = frozenset({"entropy_decode", "synthesis", "transfer_to_host"})
 
 #: The packages learned codecs need (the network, the entropy coder) and what installs them.
 LEARNED_PACKAGES = ("torch", "constriction")
@@ -75,10 +91,9 @@ class LearnedCodec(Codec):
         if self.threads is not None and self.threads < 1:
             raise CodecError(f"codec {self.name}: threads must be ≥ 1, got {threads}")
         self.weights_path = Path(options["weights"]) if "weights" in options else self.default_weights_path()
-        self._network = None
-        self._extras: dict[str, Any] = {}
-        self._hparams: dict[str, Any] = {}
-        self._weights_sha256: str | None = None
+        self._models: dict[Path, tuple[Any, dict[str, Any], dict[str, Any]]] = {}  # path → (network, extras, hparams)
+        self._digests: dict[Path, str] = {}
+        self._stage_seconds: dict[str, float] = {}
 
     # --- network and pixels ------------------------------------------------------------------
     @classmethod
@@ -114,19 +129,25 @@ class LearnedCodec(Codec):
         raise NotImplementedError
 
     # --- weights -----------------------------------------------------------------------------
-    def weights_sha256(self) -> str:
-        if self._weights_sha256 is None:
-            if not self.weights_path.is_file():
-                raise CodecError(f"codec {self.name}: weights file {self.weights_path} not found")
-            self._weights_sha256 = hashlib.sha256(self.weights_path.read_bytes()).hexdigest()
-        return self._weights_sha256
+    def weights_file(self, setting: float | int | None = None) -> Path:
+        """The weights file that codes ``setting`` (None: the codec's default file); one file unless overridden."""
+        return self.weights_path
+
+    def weights_files(self) -> list[Path]:
+        """Every weights file the codec's settings use (loaded by ``prepare``)."""
+        return [self.weights_path]
+
+    def weights_sha256(self, setting: float | int | None = None) -> str:
+        """SHA-256 (hex) of the weights file of ``setting``."""
+        return self._digest_of(self.weights_file(setting))
 
     def availability(self) -> Availability:
         missing = [name for name in LEARNED_PACKAGES if importlib.util.find_spec(name) is None]
         if missing:
             return Availability(False, f"{', '.join(missing)} not installed; {LEARNED_INSTALL}")
-        if not self.weights_path.is_file():
-            return Availability(False, f"weights file {self.weights_path} not found; train one with `codecbench train {self.name}`")
+        absent = [path for path in self.weights_files() if not path.is_file()]
+        if absent:
+            return Availability(False, f"weights file {absent[0]} not found; train one with `codecbench train {self.name}`")
         if self.device.startswith("cuda"):
             import torch
 
@@ -137,44 +158,98 @@ class LearnedCodec(Codec):
     def version(self) -> str:
         import torch
 
-        return f"{self.model_id} weights {self.weights_sha256()[:12]} torch {torch.__version__}"
+        files = self.weights_files()
+        if len(files) == 1:
+            digest = self._digest_of(files[0])
+        else:  # one digest over the files' digests, in setting order
+            digest = hashlib.sha256("".join(self._digest_of(path) for path in files).encode()).hexdigest()
+        return f"{self.model_id} weights {digest[:12]} torch {torch.__version__}"
+
+    def _digest_of(self, path: Path) -> str:
+        if path not in self._digests:
+            if not path.is_file():
+                raise CodecError(f"codec {self.name}: weights file {path} not found")
+            self._digests[path] = hashlib.sha256(path.read_bytes()).hexdigest()
+        return self._digests[path]
+
+    def model(self, setting: float | int | None = None):
+        """The network of ``setting`` in eval mode on ``device``, float32, loaded on first use."""
+        path = self.weights_file(setting)
+        if path not in self._models:
+            self._models[path] = self._load(path)
+        return self._models[path][0]
 
     @property
     def network(self):
-        """The network in eval mode on ``device``, float32, loaded on first use."""
-        if self._network is None:
-            self._network, self._extras, self._hparams = self._load()
-        return self._network
+        """The network of the default weights file (codecs with one file for every setting)."""
+        return self.model(None)
+
+    def model_extras(self, setting: float | int | None = None) -> dict[str, Any]:
+        """Codec data stored with the weights of ``setting`` (e.g. entropy-coder priors)."""
+        self.model(setting)
+        return self._models[self.weights_file(setting)][1]
 
     @property
     def extras(self) -> dict[str, Any]:
-        self.network  # noqa: B018 - loads the weights file
-        return self._extras
+        return self.model_extras(None)
 
     @property
     def hparams(self) -> dict[str, Any]:
-        """The network's hyper-parameters as stored in the weights file."""
-        self.network  # noqa: B018 - loads the weights file
-        return self._hparams
+        """The network's hyper-parameters as stored in the (default) weights file."""
+        self.model(None)
+        return self._models[self.weights_file(None)][2]
 
-    def _load(self):
-        digest = self.weights_sha256()
+    def read_network(self, path: Path):
+        """(network, extras, hparams) from the weights file ``path``; CodecError if it does not fit."""
         try:
-            weights = read_weights(self.weights_path, self.model_id)
+            weights = read_weights(path, self.model_id)
         except CodecError as exc:
             raise CodecError(f"codec {self.name}: {exc}") from exc
         try:
             network = self.build_network(weights["hparams"])
             network.load_state_dict(float32_state(weights))
         except (KeyError, ValueError, RuntimeError) as exc:
-            raise CodecError(f"codec {self.name}: weights {self.weights_path} do not fit the network ({exc})") from exc
-        self._weights_sha256 = digest
-        return network.eval().to(self.device), weights.get("extras", {}), weights["hparams"]
+            raise CodecError(f"codec {self.name}: weights {path} do not fit the network ({exc})") from exc
+        return network, weights.get("extras", {}), weights["hparams"]
+
+    def _load(self, path: Path):
+        self._digest_of(path)
+        network, extras, hparams = self.read_network(path)
+        return network.eval().to(self.device), extras, hparams
+
+    def parameter_count(self) -> int:
+        """Parameters of the (default) network."""
+        return sum(p.numel() for p in self.network.parameters())
+
+    def weights_bytes(self) -> int:
+        """Bytes of all the codec's weights files together."""
+        return sum(path.stat().st_size for path in self.weights_files() if path.is_file())
+
+    def model_size(self) -> dict[str, int]:
+        return {"parameters": self.parameter_count(), "weights_bytes": self.weights_bytes()}
+
+    # --- per-stage timing --------------------------------------------------------------------
+    @contextmanager
+    def timed_stage(self, name: str):
+        """Add the seconds the block takes to stage ``name`` (device synchronised before both clock reads)."""
+        self.synchronize()
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.synchronize()
+            self._stage_seconds[name] = self._stage_seconds.get(name, 0.0) + time.perf_counter() - start
+
+    def cell_extra(self) -> dict[str, Any]:
+        """``device`` and ``stage_<name>_s`` of the last encode and decode."""
+        return {"device": self.device, **{f"stage_{name}_s": seconds for name, seconds in self._stage_seconds.items()}}
 
     # --- Codec interface ---------------------------------------------------------------------
     def prepare(self) -> None:
-        """Load the network (weights, device) now, outside any timed call."""
-        self.network()
+        """Load every network (weights, device) now, outside any timed call."""
+        for path in self.weights_files():
+            if path not in self._models:
+                self._models[path] = self._load(path)
 
     def synchronize(self) -> None:
         if self.device.startswith("cuda"):
@@ -198,28 +273,31 @@ class LearnedCodec(Codec):
             raise CodecError(f"codec {self.name}: {exc}") from exc
         height, width = image.shape[:2]
         self._set_threads()
+        self._stage_seconds = {name: s for name, s in self._stage_seconds.items() if name in _DECODE_STAGES}
         m = self.pad_multiple
         padded = np.pad(image, ((0, -height % m), (0, -width % m), (0, 0)), mode="edge")
         with torch.inference_mode():
-            payload = self.encode_tensor(self.image_to_tensor(padded).to(self.device), setting)
-        return Header.for_payload(self.model_id, self.weights_sha256(), width, height, setting, payload).pack() + payload
+            with self.timed_stage("transfer_to_device"):
+                x = self.image_to_tensor(padded).to(self.device)
+            payload = self.encode_tensor(x, setting)
+        return Header.for_payload(self.model_id, self.weights_sha256(setting), width, height, setting, payload).pack() + payload
 
     def read_header(self, data: bytes) -> tuple[Header, bytes]:
         """Header and payload of ``data``, checked against this codec's model and weights."""
         header, payload = Header.unpack(bytes(data))
         if header.model_id != self.model_id:
             raise CodecError(f"codec {self.name}: bitstream was made by model {header.model_id!r}, not {self.model_id!r}")
-        if header.weights_prefix.hex() != self.weights_sha256()[:16]:
-            raise CodecError(
-                f"codec {self.name}: bitstream was made with weights {header.weights_prefix.hex()}…, "
-                f"these are {self.weights_sha256()[:16]}… ({self.weights_path}); decode with the same weights"
-            )
         if header.width < 1 or header.height < 1:
             raise CodecError(f"codec {self.name}: header gives an empty image ({header.width}×{header.height})")
         try:
-            self.setting.validate(header.setting)
+            setting = self.setting.validate(header.setting)
         except ValueError as exc:
             raise CodecError(f"codec {self.name}: header setting invalid ({exc})") from exc
+        if header.weights_prefix.hex() != self.weights_sha256(setting)[:16]:
+            raise CodecError(
+                f"codec {self.name}: bitstream was made with weights {header.weights_prefix.hex()}…, "
+                f"these are {self.weights_sha256(setting)[:16]}… ({self.weights_file(setting)}); decode with the same weights"
+            )
         return header, payload
 
     def decode(self, data: bytes) -> np.ndarray:
@@ -227,11 +305,14 @@ class LearnedCodec(Codec):
 
         header, payload = self.read_header(data)
         self._set_threads()
+        self._stage_seconds = {name: s for name, s in self._stage_seconds.items() if name not in _DECODE_STAGES}
         m = self.pad_multiple
         padded_h, padded_w = header.height + (-header.height % m), header.width + (-header.width % m)
         with torch.inference_mode():
             reconstruction = self.decode_tensor(payload, padded_h, padded_w, self.setting.validate(header.setting))
-        return self.tensor_to_image(reconstruction[:, :, : header.height, : header.width])
+            with self.timed_stage("transfer_to_host"):
+                image = self.tensor_to_image(reconstruction[:, :, : header.height, : header.width])
+        return image
 
     def header_size(self) -> int:
         return header_size(self.model_id)

@@ -21,6 +21,7 @@ class TrainingRecipe:
     """
 
     options: ClassVar[dict[str, Any]] = {}
+    auxiliary_lr: ClassVar[float] = 1e-3  # Adam learning rate of ``auxiliary_parameters`` (constant, not clipped)
 
     def default_hparams(self) -> dict[str, Any]:
         """Hyper-parameters (widths) of a freshly trained network."""
@@ -32,6 +33,11 @@ class TrainingRecipe:
         ``generator`` (a ``torch.Generator``) drives any training noise, so runs repeat exactly.
         """
         raise NotImplementedError
+
+    def auxiliary_parameters(self, network) -> list:
+        """Parameters trained by their own optimiser (e.g. an entropy model's quantiles, CompressAI's "aux" loss);
+        they are left out of the main optimiser and of gradient clipping. Default: none."""
+        return []
 
     def export_extras(self, network, images: list[np.ndarray]) -> dict[str, Any]:
         """Codec data stored with the weights (e.g. entropy priors measured on ``images``); ``network`` is in eval mode."""

@@ -5,7 +5,9 @@ its network factory (``build_network``) and its recipe (the codec's ``recipe``
 target). Data: random crops from ``training_data`` (never an evaluation set
 unless ``force``), converted by the codec's ``image_to_tensor``.
 Optimiser: Adam, learning rate constant for the first half of the steps, then
-cosine decay to ``lr / 10``; gradient norm clipped to ``clip``.
+cosine decay to ``lr / 10``; gradient norm clipped to ``clip``. A recipe's
+``auxiliary_parameters`` (an entropy model's quantiles) get their own Adam at
+``recipe.auxiliary_lr``, unclipped, as in CompressAI.
 
 Deterministic given the seed on one machine and torch build: the seed fixes the
 initial weights (``torch.manual_seed``), the crop sequence (NumPy PCG64) and
@@ -107,14 +109,28 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return checkpoint
 
 
-def _read_initial_weights(cls: type[LearnedCodec], path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """State dict (float32) and hyper-parameters of the weights file ``path`` for codec class ``cls``."""
+def _read_initial_weights(cls: type[LearnedCodec], path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any], bool]:
+    """(state dict in float32, hyper-parameters, partial) of the weights file ``path`` to start codec ``cls`` from.
+
+    A weights file of another learned codec is accepted when its
+    hyper-parameters also build this codec's network (``partial`` is then
+    True): the tensors whose name and shape match are copied, e.g. the
+    transforms of ``bmshj2018_hyperprior`` into ``bmshj2018_factorized``.
+    """
+    from codecbench.learned.weights import WEIGHTS_FORMAT, float32_state
+
+    try:
+        content = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for foreign or damaged files
+        raise TrainingError(f"initial weights {path}: cannot be read ({type(exc).__name__}: {exc})") from exc
+    if isinstance(content, dict) and content.get("format") == WEIGHTS_FORMAT and content.get("model_id") != cls.model_id:
+        return float32_state(content), content["hparams"], True
     codec = cls(weights=str(path))
     try:
         network = codec.network
     except CodecError as exc:
         raise TrainingError(f"initial weights: {exc}") from exc
-    return {k: v.detach().clone() for k, v in network.state_dict().items()}, codec.hparams
+    return {k: v.detach().clone() for k, v in network.state_dict().items()}, codec.hparams, False
 
 
 def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -123,7 +139,8 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     recipe = training_recipe(cls)
     unknown = set(config.options) - set(recipe.options)
     if unknown:
-        raise TrainingError(f"codec {config.model}: unknown training option(s) {sorted(unknown)} (known: {sorted(recipe.options)})")
+        known = sorted(recipe.options)
+        raise TrainingError(f"codec {config.model}: unknown training option(s) {sorted(unknown)} (known: {known})")
     device = torch.device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TrainingError("--device cuda asked for, but torch sees no CUDA device")
@@ -146,23 +163,35 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     if config.init_weights is not None:
         if checkpoint is not None or config.hparams:
             raise TrainingError("initial weights apply to new runs only and bring their own hyper-parameters (no --hparam)")
-        initial, hparams = _read_initial_weights(cls, config.init_weights)
+        initial, hparams, partial = _read_initial_weights(cls, config.init_weights)
 
     images = load_training_images(config.data, config.patch, config.force)
     torch.manual_seed(config.seed)
     network = cls.build_network(hparams).to(device)
     network.train()
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+    auxiliary = recipe.auxiliary_parameters(network)
+    auxiliary_ids = {id(p) for p in auxiliary}
+    main_parameters = [p for p in network.parameters() if id(p) not in auxiliary_ids]
+    optimizer = torch.optim.Adam(main_parameters, lr=config.lr)
+    auxiliary_optimizer = torch.optim.Adam(auxiliary, lr=recipe.auxiliary_lr) if auxiliary else None
     sampler = CropSampler(images, config.patch, config.seed)
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
     step, wall, history = 0, 0.0, []
     if initial is not None:
-        network.load_state_dict(initial)
+        if partial:
+            own = network.state_dict()
+            initial = {k: v for k, v in initial.items() if k in own and own[k].shape == v.shape}
+            network.load_state_dict({**own, **initial})
+            log(f"copied {len(initial)} of {len(own)} tensors (same name and shape) from {config.init_weights}")
+        else:
+            network.load_state_dict(initial)
         log(f"starting from weights {config.init_weights}")
     if checkpoint is not None:
         network.load_state_dict(checkpoint["state_dict"])
         optimizer.load_state_dict(checkpoint["optimizer"])
+        if auxiliary_optimizer is not None:
+            auxiliary_optimizer.load_state_dict(checkpoint["auxiliary_optimizer"])
         sampler.rng.bit_generator.state = checkpoint["crop_rng"]
         generator.set_state(checkpoint["noise_rng"])
         step, wall, history = checkpoint["step"], checkpoint["wall_seconds"], checkpoint["history"]
@@ -181,6 +210,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
             "options": options,
             "state_dict": network.state_dict(),
             "optimizer": optimizer.state_dict(),
+            "auxiliary_optimizer": None if auxiliary_optimizer is None else auxiliary_optimizer.state_dict(),
             "crop_rng": sampler.rng.bit_generator.state,
             "noise_rng": generator.get_state(),
             "step": step,
@@ -202,9 +232,13 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         if not torch.isfinite(loss):
             raise TrainingError(f"loss became {loss.item()} at step {step}; lower --lr or --clip")
         optimizer.zero_grad(set_to_none=True)
+        if auxiliary_optimizer is not None:
+            auxiliary_optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(network.parameters(), config.clip)
+        torch.nn.utils.clip_grad_norm_(main_parameters, config.clip)
         optimizer.step()
+        if auxiliary_optimizer is not None:
+            auxiliary_optimizer.step()
         step += 1
         wall += time.monotonic() - started
         window.append(loss.item())
@@ -233,7 +267,9 @@ def export_weights(checkpoint_path: Path, weights_path: Path, data: str | None =
     cls = codec_class(checkpoint["model"])
     network = cls.build_network(checkpoint["hparams"])
     network.load_state_dict(checkpoint["state_dict"])
-    network.half().float()  # measure extras with the weights as shipped
+    with torch.no_grad():  # measure extras with the parameters as shipped (fp16)
+        for parameter in network.parameters():
+            parameter.copy_(parameter.half().float())
     network.eval()
     images = load_training_images(data, 16, force) if data is not None else []
     extras = training_recipe(cls).export_extras(network, images)

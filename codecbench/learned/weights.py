@@ -3,7 +3,8 @@
 ``torch.save`` of a dict, read with ``weights_only=True`` (no code runs on
 loading): ``format`` = WEIGHTS_FORMAT, ``model_id``, ``hparams`` (layer
 widths: the network is rebuilt from them, so full-size weights trained
-elsewhere load too), ``state_dict`` (fp16 or fp32 tensors, run in fp32),
+elsewhere load too), ``state_dict`` (parameters in fp16 or fp32, run in fp32;
+buffers as the network holds them: bounds, integer entropy tables),
 ``extras`` (codec data such as entropy-coder priors) and ``training``
 (provenance). Bitstreams pin the file by its SHA-256 (see ``header``).
 """
@@ -42,17 +43,18 @@ def float32_state(weights: dict[str, Any]) -> dict[str, Any]:
 
 def save_weights(cls: type, network, hparams: dict[str, Any], path: Path, extras: dict[str, Any] | None = None,
                  training: dict[str, Any] | None = None) -> str:
-    """Write a weights file of ``network`` (floats stored as fp16) for codec class ``cls``; return its SHA-256.
+    """Write a weights file of ``network`` (parameters stored as fp16) for codec class ``cls``; return its SHA-256.
 
     ``cls.model_id`` is written as the file's model; ``hparams`` must rebuild ``network``.
     """
     import torch
 
+    parameters = {name for name, _ in network.named_parameters()}
     weights = {
         "format": WEIGHTS_FORMAT,
         "model_id": cls.model_id,
         "hparams": hparams,
-        "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in network.state_dict().items()},
+        "state_dict": {k: v.half() if k in parameters and v.is_floating_point() else v for k, v in network.state_dict().items()},
         "extras": extras or {},
         "training": training or {},
     }

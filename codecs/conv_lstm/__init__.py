@@ -35,8 +35,10 @@ class ConvLstmCodec(LearnedCodec):
     def encode_tensor(self, x, setting: float | int) -> bytes:
         from codecbench.learned.entropy import encode_bits
 
-        codes = self.network.encode(x, int(setting))[:, 0]  # T×bits×h×w bool
-        return encode_bits(codes.cpu().numpy(), self._prior())
+        with self.timed_stage("analysis"):  # the recurrent encoder runs the decoder too, for each residual
+            codes = self.network.encode(x, int(setting))[:, 0].cpu().numpy()  # T×bits×h×w bool
+        with self.timed_stage("entropy_encode"):
+            return encode_bits(codes, self._prior())
 
     def decode_tensor(self, payload: bytes, height: int, width: int, setting: float | int):
         import torch
@@ -45,10 +47,12 @@ class ConvLstmCodec(LearnedCodec):
 
         shape = (int(setting), self.network.config.bits, height // 16, width // 16)
         try:
-            codes = decode_bits(payload, shape, self._prior())
+            with self.timed_stage("entropy_decode"):
+                codes = decode_bits(payload, shape, self._prior())
         except EntropyError as exc:
             raise CodecError(f"codec {self.name}: {exc}") from exc
-        return self.network.decode(torch.from_numpy(codes)[:, None].to(self.device))
+        with self.timed_stage("synthesis"):
+            return self.network.decode(torch.from_numpy(codes)[:, None].to(self.device))
 
     def bitstream_stats(self, data: bytes, width: int, height: int) -> dict[str, float]:
         """``bpp_raw``: code bits before entropy coding / pixels (padded blocks counted); ``header_bytes``."""

@@ -1,0 +1,45 @@
+"""Training recipe of the Ballé codecs: CompressAI's rate–distortion loss and the tables exported with the weights."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from codecbench.learned.recipe import TrainingRecipe
+from codecbench_codecs.balle.model import bits
+
+DEFAULT_WIDTHS = {"N": 64, "M": 96}
+
+
+class BalleRecipe(TrainingRecipe):
+    """Loss = bpp + λ·255²·MSE + aux, CompressAI's convention (``lambda``, default 0.0067: its quality 3).
+
+    bpp = −Σ log2 likelihoods (y, and z for the hyperprior) / pixels of the
+    batch; MSE on [0, 1] pixels; aux = the entropy bottleneck's quantile loss,
+    whose gradient reaches only the quantiles, trained by their own optimiser
+    (``auxiliary_parameters``, Adam at 1e-3 as in CompressAI).
+    """
+
+    options: ClassVar[dict[str, Any]] = {"lambda": 0.0067}
+
+    def default_hparams(self) -> dict[str, Any]:
+        return dict(DEFAULT_WIDTHS)
+
+    def training_loss(self, network, batch, generator, **options):
+        out = network(batch, generator)
+        pixels = batch.shape[0] * batch.shape[2] * batch.shape[3]
+        bpp = sum(bits(likelihood) for likelihood in out["likelihoods"].values()) / pixels
+        mse = (out["x_hat"] - batch).pow(2).mean()
+        return bpp + float(options["lambda"]) * 255**2 * mse + network.entropy_bottleneck.aux_loss()
+
+    def auxiliary_parameters(self, network) -> list:
+        return [network.entropy_bottleneck.quantiles]
+
+    def export_extras(self, network, images: list[np.ndarray]) -> dict[str, Any]:
+        """Fit the quantiles exactly (bisection), then rebuild the integer entropy tables from the shipped
+        (fp16-rounded) parameters; they are stored as buffers."""
+        network.entropy_bottleneck.fit_quantiles()
+        network.entropy_bottleneck.quantiles.data = network.entropy_bottleneck.quantiles.data.half().float()  # as shipped
+        network.update()
+        return {}

@@ -1,0 +1,313 @@
+"""Ballé codecs: integer tables, entropy models against CompressAI's own outputs, real bitstreams, checkpoints."""
+
+from __future__ import annotations
+
+import io
+import lzma
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from codecbench.errors import CodecError, EntropyError
+from codecbench.learned.tables import TableCoder, check_consumed, coder_bytes, coder_from_bytes, new_coder, quantized_cdf
+from codecbench.learned.weights import save_weights
+from codecbench_codecs.balle import QUALITIES, Bmshj2018Factorized, Bmshj2018Hyperprior
+from codecbench_codecs.balle.model import bits, build_factorized, build_hyperprior
+
+FIXTURES = Path(__file__).parent / "fixtures" / "compressai"
+CODECS = {
+    "bmshj2018_factorized": (Bmshj2018Factorized, build_factorized),
+    "bmshj2018_hyperprior": (Bmshj2018Hyperprior, build_hyperprior),
+}
+TABLES = ("_offset", "_quantized_cdf", "_cdf_length")
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+# --- integer tables and the table coder ---------------------------------------------------------
+def test_quantized_cdf_is_a_valid_table_close_to_the_pmf():
+    rng = np.random.default_rng(0)
+    for size in (2, 17, 700):
+        pmf = rng.dirichlet(np.full(size, 0.3))
+        pmf[rng.integers(size)] = 0.0  # a symbol with no mass still gets frequency 1
+        cdf = quantized_cdf(pmf)
+        freq = np.diff(cdf)
+        assert cdf[0] == 0 and cdf[-1] == 1 << 16 and len(cdf) == size + 1
+        assert freq.min() >= 1
+        cross_entropy = -(pmf * np.log2(freq / 65536.0)).sum()
+        entropy = -(pmf[pmf > 0] * np.log2(pmf[pmf > 0])).sum()
+        assert cross_entropy - entropy < 0.01 + size * 2e-4  # rounding costs little
+
+
+def _laplace_tables(scales=(0.5, 2.0, 8.0)):
+    cdfs, lengths, offsets = [], [], []
+    for scale in scales:
+        half = int(np.ceil(scale * 8))
+        values = np.arange(-half, half + 1)
+        pmf = np.exp(-np.abs(values) / scale)
+        pmf = np.append(pmf / pmf.sum() * (1 - 1e-6), 1e-6)
+        cdfs.append(quantized_cdf(pmf))
+        lengths.append(len(pmf) + 1)
+        offsets.append(-half)
+    table = np.zeros((len(cdfs), max(lengths)), dtype=np.int32)
+    for row, cdf in enumerate(cdfs):
+        table[row, : len(cdf)] = cdf
+    return TableCoder(table, np.array(lengths), np.array(offsets))
+
+
+def test_table_coder_round_trips_values_far_outside_the_tables():
+    coder_tables = _laplace_tables()
+    rng = np.random.default_rng(1)
+    indexes = rng.integers(0, 3, size=5000)
+    values = np.round(rng.laplace(0, np.array([0.5, 2.0, 8.0])[indexes])).astype(np.int64)
+    values[[3, 99, 4000]] = [-(2**40), 2**40 + 7, 1000]  # escapes, coded beyond the tables' ranges
+    coder = new_coder()
+    coder_tables.push(coder, values, indexes)
+    payload = coder_bytes(coder)
+    reader = coder_from_bytes(payload)
+    np.testing.assert_array_equal(coder_tables.pop(reader, indexes), values)
+    check_consumed(reader)
+    # ANS costs about the tables' information content: within 1 % + a few words of it
+    information = 0.0
+    for table in range(3):
+        cdf = coder_tables.cdfs[table, : coder_tables.cdf_lengths[table]]
+        raw = values[indexes == table] - coder_tables.offsets[table]
+        inside = raw[(raw >= 0) & (raw < len(cdf) - 2)]
+        information += -np.log2(np.diff(cdf)[inside] / 65536.0).sum()
+    assert 8 * len(payload) < 1.01 * information + 64 + 3 * 100
+
+
+def test_table_coder_reports_leftover_data_and_bad_indexes():
+    coder_tables = _laplace_tables()
+    coder = new_coder()
+    coder_tables.push(coder, np.arange(10) % 3, np.zeros(10, dtype=np.int64))
+    reader = coder_from_bytes(coder_bytes(coder) + b"\x01\x02\x03\x04")
+    coder_tables.pop(reader, np.zeros(10, dtype=np.int64))
+    with pytest.raises(EntropyError, match="beyond"):
+        check_consumed(reader)
+    with pytest.raises(EntropyError, match="index out of range"):
+        coder_tables.push(new_coder(), np.zeros(2), np.array([0, 3]))
+    with pytest.raises(EntropyError, match="32-bit"):
+        coder_from_bytes(b"abc")
+
+
+# --- compatibility with CompressAI (fixture made by CompressAI itself, see make_fixture.py) -------
+@pytest.fixture(scope="module", params=sorted(CODECS))
+def compressai_fixture(request):
+    path = FIXTURES / f"{request.param}.pt.xz"
+    return request.param, torch.load(io.BytesIO(lzma.decompress(path.read_bytes())), weights_only=True)
+
+
+def _image_tensor(fixture) -> torch.Tensor:
+    return fixture["image"].permute(2, 0, 1)[None].float() / 255.0
+
+
+def test_networks_reproduce_compressai_outputs(compressai_fixture):
+    name, fixture = compressai_fixture
+    network = CODECS[name][1]({"N": fixture["N"], "M": fixture["M"]}).eval()
+    network.load_state_dict(fixture["state_dict"])
+    with torch.no_grad():
+        out = network(_image_tensor(fixture))
+    assert (out["x_hat"] - fixture["x_hat"]).abs().max().item() <= 1e-5
+    for key, expected in fixture["likelihoods"].items():
+        ours, theirs = bits(out["likelihoods"][key]).item(), bits(expected).item()
+        assert abs(ours - theirs) <= 1e-4 * theirs, (key, ours, theirs)
+
+
+def _checkpoint(tmp_path: Path, state: dict, form: str) -> Path:
+    path = tmp_path / f"{form}.pth.tar"
+    if form == "training-script":  # CompressAI's examples/train.py, trained with DataParallel
+        torch.save({"epoch": 3, "state_dict": {f"module.{k}": v for k, v in state.items()}}, path)
+    elif form == "legacy-names":  # CompressAI < 1.2 named the density's parameters _matrix0, _bias0, _factor0
+        renamed = {}
+        for key, value in state.items():
+            for new, old in (("matrices.", "_matrix"), ("biases.", "_bias"), ("factors.", "_factor")):
+                key = key.replace(f"entropy_bottleneck.{new}", f"entropy_bottleneck.{old}")
+            renamed[key] = value
+        torch.save(renamed, path)
+    elif form == "no-tables":  # saved before update(): the codec rebuilds the tables
+        torch.save({k: v for k, v in state.items() if k.rsplit(".", 1)[-1] not in TABLES}, path)
+    else:
+        torch.save(state, path)
+    return path
+
+
+@pytest.mark.parametrize("form", ["state-dict", "training-script", "legacy-names", "no-tables"])
+def test_compressai_checkpoints_load_and_code_like_compressai(compressai_fixture, tmp_path, form):
+    name, fixture = compressai_fixture
+    codec = CODECS[name][0](weights=str(_checkpoint(tmp_path, fixture["state_dict"], form)), threads=1)
+    image = fixture["image"].numpy()
+    data = codec.encode(image, 1)
+    payload = len(data) - codec.header_size()
+    theirs = sum(fixture["stream_bytes"].values())
+    assert abs(payload - theirs) <= 0.02 * theirs + 4, (payload, theirs)  # + one ANS word
+    decoded = codec.decode(data)
+    expected = (fixture["x_hat"][0].permute(1, 2, 0).clamp(0, 1).numpy() * 255).round()
+    assert np.abs(decoded.astype(float) - expected).max() <= 1  # the decoder reads only the bytes
+    assert codec.hparams == {"N": fixture["N"], "M": fixture["M"]}
+
+
+def test_a_checkpoint_of_another_model_is_refused(compressai_fixture, tmp_path):
+    name, fixture = compressai_fixture
+    other = "bmshj2018_hyperprior" if name == "bmshj2018_factorized" else "bmshj2018_factorized"
+    codec = CODECS[other][0](weights=str(_checkpoint(tmp_path, fixture["state_dict"], "state-dict")))
+    with pytest.raises(CodecError, match="does not fit"):
+        codec.encode(fixture["image"].numpy(), 1)
+
+
+def test_unsafe_checkpoints_are_not_run(tmp_path):
+    path = tmp_path / "evil.pth"
+    torch.save({"state_dict": {"g_a.0.weight": torch.zeros(1)}, "payload": Path("x")}, path)  # a pickled class
+    with pytest.raises(CodecError, match="safely"):
+        Bmshj2018Factorized(weights=str(path)).encode(np.zeros((16, 16, 3), np.uint8), 1)
+
+
+# --- real bitstreams with small random networks --------------------------------------------------
+@pytest.fixture(scope="module", params=sorted(CODECS))
+def tiny_codec(request, tmp_path_factory):
+    cls, build = CODECS[request.param]
+    torch.manual_seed(0)
+    network = build({"N": 8, "M": 12}).eval()
+    network.update()
+    path = tmp_path_factory.mktemp("balle") / f"{request.param}.pt"
+    save_weights(cls, network, {"N": 8, "M": 12}, path)
+    return cls(weights=str(path), threads=1)
+
+
+def test_round_trip_records_stages_and_device(tiny_codec, natural_image):
+    image = natural_image[:70, :90]  # not a multiple of 16 or 64: padded, then cropped back
+    data = tiny_codec.encode(image, 2)
+    decoded = tiny_codec.decode(data)
+    assert decoded.shape == image.shape and decoded.dtype == np.uint8
+    extra = tiny_codec.cell_extra()
+    assert extra["device"] == "cpu"
+    for stage in ("transfer_to_device", "analysis", "entropy_encode", "entropy_decode", "synthesis", "transfer_to_host"):
+        assert extra[f"stage_{stage}_s"] >= 0
+
+
+def test_damaged_and_truncated_streams_raise(tiny_codec, natural_image):
+    data = bytearray(tiny_codec.encode(natural_image[:64, :64], 3))
+    with pytest.raises(CodecError, match="truncated"):
+        tiny_codec.decode(bytes(data[:-5]))
+    for position in (len(data) - 1, tiny_codec.header_size() + 1, 8):
+        damaged = bytearray(data)
+        damaged[position] ^= 0x10
+        with pytest.raises(CodecError):
+            tiny_codec.decode(bytes(damaged))
+
+
+@pytest.mark.slow
+def test_decoding_in_another_process_with_other_threads(tiny_codec, natural_image, tmp_path):
+    torch.set_num_threads(2)
+    data = tiny_codec.encode(natural_image[100:228, 100:292], 1)
+    torch.set_num_threads(1)
+    (tmp_path / "bits").write_bytes(data)
+    script = (
+        "import sys, numpy as np, torch\n"
+        "torch.set_num_threads(1)\n"
+        f"from codecbench_codecs.balle import {type(tiny_codec).__name__} as C\n"
+        "codec = C(weights=sys.argv[1], threads=1)\n"
+        "np.save(sys.argv[3], codec.decode(open(sys.argv[2], 'rb').read()))\n"
+    )
+    arguments = [str(tiny_codec.weights_path), str(tmp_path / "bits"), str(tmp_path / "out.npy")]
+    subprocess.run([sys.executable, "-c", script, *arguments], check=True)
+    here = tiny_codec.decode(data)
+    there = np.load(tmp_path / "out.npy")
+    assert np.abs(here.astype(int) - there.astype(int)).max() <= 1  # same latents; synthesis floats may round apart
+
+
+def test_scale_indexes_do_not_depend_on_threads():
+    torch.manual_seed(1)
+    network = build_hyperprior({"N": 8, "M": 12}).eval()
+    network.update()
+    z_hat = torch.round(torch.randn(1, 8, 6, 7) * 3)
+    torch.set_num_threads(2)
+    two = network.scale_indexes(z_hat)
+    torch.set_num_threads(1)
+    network.to("cpu")  # rebuilds the float64 copy
+    np.testing.assert_array_equal(network.scale_indexes(z_hat), two)
+
+
+# --- the shipped models -------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CODECS))
+def test_shipped_models_give_a_monotone_curve(name, natural_image):
+    codec = CODECS[name][0](threads=1)
+    missing = [p for p in codec.weights_files() if not p.is_file()]
+    if missing:
+        pytest.fail(f"shipped weights missing: {missing}")
+    image = natural_image[128:256, 128:320]
+    sizes, errors = [], []
+    for quality in QUALITIES:
+        data, decoded = codec.round_trip(image, quality)
+        sizes.append(len(data))
+        errors.append(np.mean((decoded.astype(float) - image) ** 2))
+    assert sizes == sorted(sizes) and errors == sorted(errors, reverse=True), (sizes, errors)
+    assert 10 * np.log10(255**2 / errors[-1]) > 25  # the best quality is a real codec, not noise (27.4 dB here)
+    assert codec.weights_bytes() < 20e6 and codec.hparams["N"] >= 32  # all learned weights ≤ 40 MB: test_cae_pca
+
+
+# --- training ------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory, natural_image):
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("photos")
+    for k in range(2):
+        Image.fromarray(natural_image[k * 128 : k * 128 + 128, 64:192]).save(folder / f"crop{k}.png")
+    return folder
+
+
+def _train_config(folder, out, model="bmshj2018_hyperprior", **overrides):
+    from codecbench.learned.training import TrainConfig
+
+    values = dict(model=model, data=str(folder), out=out, steps=4, patch=64, batch=2, lr=1e-3, seed=5,
+                  hparams={"N": 8, "M": 12}, options={"lambda": 0.01}, log_every=1)
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+@pytest.mark.slow
+def test_training_resumes_exactly_and_exports_a_working_codec(photo_folder, tmp_path, natural_image):
+    from codecbench.learned.training import export_weights, train
+
+    straight = train(_train_config(photo_folder, tmp_path / "a.ckpt"), log=lambda line: None)
+    train(_train_config(photo_folder, tmp_path / "b.ckpt", stop_at=2), log=lambda line: None)
+    resumed = train(_train_config(photo_folder, tmp_path / "b.ckpt"), resume=True, log=lambda line: None)
+    for key, value in straight["state_dict"].items():
+        assert torch.equal(value, resumed["state_dict"][key]), key  # aux optimiser state is resumed too
+    assert straight["auxiliary_optimizer"] is not None
+    weights = tmp_path / "q.pt"
+    export_weights(tmp_path / "a.ckpt", weights, log=lambda line: None)
+    codec = Bmshj2018Hyperprior(weights=str(weights))
+    median = codec.network.entropy_bottleneck.quantiles[:, 0, 1]
+    logits = codec.network.entropy_bottleneck.logits_cumulative(codec.network.entropy_bottleneck.quantiles.detach())
+    assert torch.allclose(logits[:, 0, 1], torch.zeros_like(median), atol=0.05)  # quantiles fitted exactly at export
+    assert codec.decode(codec.encode(natural_image[:64, :64], 1)).shape == (64, 64, 3)
+
+
+@pytest.mark.slow
+def test_init_from_another_model_copies_the_matching_transforms(photo_folder, tmp_path):
+    from codecbench.learned.training import export_weights, train
+
+    train(_train_config(photo_folder, tmp_path / "h.ckpt", steps=1), log=lambda line: None)
+    export_weights(tmp_path / "h.ckpt", tmp_path / "h.pt", log=lambda line: None)
+    lines: list[str] = []
+    run = train(_train_config(photo_folder, tmp_path / "f.ckpt", model="bmshj2018_factorized", steps=0, hparams={},
+                              init_weights=tmp_path / "h.pt"), log=lines.append)
+    hyper = torch.load(tmp_path / "h.pt", weights_only=True)["state_dict"]
+    assert torch.equal(run["state_dict"]["g_a.0.weight"], hyper["g_a.0.weight"].float())
+    assert torch.equal(run["state_dict"]["g_s.6.weight"], hyper["g_s.6.weight"].float())
+    assert any("copied" in line for line in lines)
+
+
+def test_codecs_listing_shows_the_model_size():
+    from codecbench.registry import describe_all
+
+    info = {i.name: i for i in describe_all()}["bmshj2018_hyperprior"]
+    assert info.available and info.parameters > 1e6
+    assert info.weights_bytes == sum(p.stat().st_size for p in Bmshj2018Hyperprior().weights_files())
