@@ -140,7 +140,7 @@ def decode_bits(payload: bytes, shape: tuple[int, int, int, int], prior: np.ndar
                     bits = np.asarray(decoder.decode(model, counts.probabilities_for(t, c, states)))
                     codes[t, c, y] = bits
                     counts.update(t, c, states, bits.astype(np.float64))
-    except (ValueError, RuntimeError) as exc:
+    except (ValueError, RuntimeError, AssertionError) as exc:  # constriction asserts on data no model could have coded
         raise EntropyError(f"payload cannot be decoded as {shape} codes ({exc})") from exc
     if not decoder.maybe_exhausted():
         raise EntropyError(f"payload holds more data than {shape} codes need")

@@ -41,6 +41,16 @@ def _ssim_and_cs(x: torch.Tensor, y: torch.Tensor, data_range: float) -> tuple[t
     return (luminance * cs).mean(dim=(2, 3)), cs.mean(dim=(2, 3))
 
 
+def ssim(reference: torch.Tensor, distorted: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """SSIM of each image, shape N, from N×C×H×W tensors in [0, ``data_range``]: the ``ssim`` metric's
+    convention (window, constants, valid region, mean of the map per channel, then over channels)."""
+    if reference.shape != distorted.shape or reference.dim() != 4:
+        raise ValueError(f"ssim needs two N×C×H×W tensors of one shape, got {tuple(reference.shape)} and {tuple(distorted.shape)}")
+    if min(reference.shape[2:]) < len(GAUSSIAN_WINDOW):
+        raise ValueError(f"ssim needs images of at least {len(GAUSSIAN_WINDOW)} pixels a side, got {tuple(reference.shape[2:])}")
+    return _ssim_and_cs(reference, distorted, data_range)[0].mean(dim=1)
+
+
 def ms_ssim(reference: torch.Tensor, distorted: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
     """MS-SSIM of each image, shape N, from N×3×H×W tensors in [0, ``data_range``] (see module docstring)."""
     if reference.shape != distorted.shape or reference.dim() != 4:

@@ -14,7 +14,14 @@ from collections.abc import Sequence
 
 from codecbench.regression.baseline import setting_key
 from codecbench.regression.check import (
-    CHANGE, IMPROVEMENT, INFO, REGRESSION, CheckResult, CodecComparison, Finding, delta_text,
+    CHANGE,
+    IMPROVEMENT,
+    INFO,
+    REGRESSION,
+    CheckResult,
+    CodecComparison,
+    Finding,
+    delta_text,
 )
 from codecbench.values import format_number
 

@@ -13,7 +13,7 @@ import base64
 import json
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,7 @@ def render_page(store: ResultsStore, datasets: Sequence[tuple[DatasetResults, Se
 
     return _ENVIRONMENT.get_template("report.html.j2").render(
         store_name=store.root.name, store_root=str(store.root),
-        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), version=__version__,
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"), version=__version__,
         anchor=anchor, bd_method=bd_method, references=references,
         bpp_range=f"{bpp_range[0]:g}–{bpp_range[1]:g}", datasets=datasets, runs=_runs(store),
         data={"datasets": plots, "labels": {m: spec.label for m, spec in METRICS.items()},

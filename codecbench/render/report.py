@@ -15,6 +15,9 @@ stored crops); it never runs a codec. It writes into the output folder:
     Quality at the target rates, measured or interpolated.
 ``auc.{md,csv,tex}``
     Area under each mean RD curve over the bpp range.
+``stages.{md,csv,tex}``
+    Only when rows record per-stage timings (learned codecs, ``extra.stage_<name>_s``): the mean
+    seconds of each stage per codec next to the mean total encode/decode time.
 ``fig_<dataset>_<metric|speed>.{svg,pdf,png}``
     With ``figures``: static RD and speed figures for a paper (:mod:`codecbench.render.figures`).
 """
@@ -28,16 +31,28 @@ from typing import Any
 
 from codecbench.analysis.bjontegaard import BD_METHODS, compare
 from codecbench.analysis.compressai import REFERENCE_PREFIX, load_reference, named_reference
-from codecbench.analysis.curves import RDCurve
-from codecbench.analysis.curves import DatasetResults, summarise
+from codecbench.analysis.curves import DatasetResults, RDCurve, summarise
 from codecbench.analysis.ratematch import areas, rate_matched
 from codecbench.errors import UsageError
 from codecbench.metrics import METRICS
 from codecbench.render.figures import check_formats, write_figures
 from codecbench.render.html import crop_data, curve_colors, plot_data, render_page
-from codecbench.render.tables import (AUC_CSV_COLUMNS, BD_CSV_COLUMNS, Table, auc_records, auc_table, bd_records,
-                                      bd_table, rate_matched_csv_columns, rate_matched_records, rate_matched_table,
-                                      write_csv)
+from codecbench.render.tables import (
+    AUC_CSV_COLUMNS,
+    BD_CSV_COLUMNS,
+    STAGE_CSV_COLUMNS,
+    Table,
+    auc_records,
+    auc_table,
+    bd_records,
+    bd_table,
+    rate_matched_csv_columns,
+    rate_matched_records,
+    rate_matched_table,
+    stage_table,
+    stage_timings,
+    write_csv,
+)
 from codecbench.store import open_existing
 
 DEFAULT_METRICS = ("psnr_rgb", "ms_ssim_db", "lpips")
@@ -114,6 +129,8 @@ def build_report(results_dir: str | Path, output_dir: str | Path | None = None, 
     records: dict[str, list[dict[str, Any]]] = {stem: [] for stem in TABLE_STEMS}
     summary_tables: list[Table] = []
     plots, crops, blobs = [], {}, {}
+    stage_tables: list[Table] = []
+    records_of_stages: list[dict[str, Any]] = []
     for name, results in datasets.items():
         all_targets = sorted(set(map(float, targets)) | {t for c in results.codecs.values() for t in c.targets})
         if name in anchored:
@@ -135,6 +152,11 @@ def build_report(results_dir: str | Path, output_dir: str | Path | None = None, 
         area_entries = areas(results, metrics, bpp_range, curves_of[name])
         tables["auc"].append(auc_table(results, area_entries, metrics, bpp_range))
         records["auc"] += auc_records(area_entries, bpp_range)
+        stage_records = stage_timings(results)
+        stages = stage_table(results, stage_records)
+        if stages is not None:
+            stage_tables.append(stages)
+            records_of_stages += stage_records
         plots.append(plot_data(results, curves_of[name], colors))
         crops[name] = crop_data(store, results, all_targets, blobs)
 
@@ -149,9 +171,14 @@ def build_report(results_dir: str | Path, output_dir: str | Path | None = None, 
             files.append(path)
         write_csv(folder / f"{stem}.csv", records[stem], csv_columns[stem])
         files.append(folder / f"{stem}.csv")
+    if stage_tables:
+        files += _write_stage_tables(folder, stage_tables, records_of_stages)
+    else:  # no stale tables from an earlier report into this folder
+        for suffix in ("md", "tex", "csv"):
+            (folder / f"stages.{suffix}").unlink(missing_ok=True)
 
-    per_dataset = [(results, [t for stem in TABLE_STEMS for t in tables[stem] if t.title.startswith(f"{name}:")])
-                   for name, results in datasets.items()]
+    per_dataset = [(results, [t for t in [*(t for stem in TABLE_STEMS for t in tables[stem]), *stage_tables]
+                              if t.title.startswith(f"{name}:")]) for name, results in datasets.items()]
     page = render_page(store, per_dataset, plots, crops, blobs, anchor=anchor, bpp_range=bpp_range,
                        bd_method=bd_method, references=reference_curves)
     html_path = folder / "report.html"
@@ -159,6 +186,15 @@ def build_report(results_dir: str | Path, output_dir: str | Path | None = None, 
     files.append(html_path)
     summary = "\n".join(t.to_markdown() for t in summary_tables)
     return Report(folder, html_path, files, summary, datasets)
+
+
+def _write_stage_tables(folder: Path, stage_tables: list[Table], records: list[dict[str, Any]]) -> list[Path]:
+    """``stages.{md,tex,csv}``: the per-stage timing tables of the datasets that have them."""
+    (folder / "stages.md").write_text("\n".join(t.to_markdown() for t in stage_tables))
+    (folder / "stages.tex").write_text("% codecbench report tables; needs \\usepackage{booktabs}\n"
+                                       + "\n".join(t.to_latex() for t in stage_tables))
+    write_csv(folder / "stages.csv", records, STAGE_CSV_COLUMNS)
+    return [folder / "stages.md", folder / "stages.tex", folder / "stages.csv"]
 
 
 def _reference_curves(datasets: dict[str, DatasetResults], file_curves: list[RDCurve],

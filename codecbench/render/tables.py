@@ -26,7 +26,7 @@ from codecbench.analysis.bjontegaard import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED,
 from codecbench.analysis.curves import DatasetResults
 from codecbench.analysis.ratematch import AreaEntry, RateMatched
 from codecbench.metrics import METRICS
-from codecbench.values import csv_number, format_number
+from codecbench.values import csv_number, finite_float, format_number
 
 #: Decimals of a BD-rate (%).
 BD_RATE_DIGITS = 2
@@ -257,3 +257,74 @@ def auc_records(entries: list[AreaEntry], bpp_range: tuple[float, float]) -> lis
              "bpp_start": bpp_range[0], "bpp_end": bpp_range[1], "area": e.area.value,
              "covered_start": e.area.covered[0], "covered_end": e.area.covered[1],
              "covered_fraction": e.area.covered_fraction} for e in entries]
+
+
+#: Per-stage timings of learned codecs, as ``extra.stage_<name>_s`` (see ``LearnedCodec.timed_stage``), in
+#: the order of a round trip; the first three belong to encode, the others to decode. Other stage names a
+#: codec records are shown after these, in alphabetical order.
+ENCODE_STAGES = ("transfer_to_device", "analysis", "entropy_encode")
+DECODE_STAGES = ("entropy_decode", "synthesis", "transfer_to_host")
+STAGE_CSV_COLUMNS = ("dataset", "codec", "device", "stage", "mean_s", "n_rows")
+_STAGE_KEY = re.compile(r"^stage_(.+)_s$")
+
+
+def _stage_means(rows: Sequence[dict[str, Any]]) -> tuple[dict[str, tuple[float, int]], str]:
+    """Mean seconds and row count per stage over ``rows`` that record it, and the devices seen."""
+    values: dict[str, list[float]] = {}
+    devices: list[str] = []
+    for row in rows:
+        extra = row.get("extra") or {}
+        for key, value in extra.items():
+            match = _STAGE_KEY.match(key)
+            if match and isinstance(value, (int, float)) and math.isfinite(value):
+                values.setdefault(match.group(1), []).append(float(value))
+        device = extra.get("device")
+        if device is not None and str(device) not in devices and any(_STAGE_KEY.match(k) for k in extra):
+            devices.append(str(device))
+    return {stage: (sum(v) / len(v), len(v)) for stage, v in values.items()}, ", ".join(devices)
+
+
+def stage_timings(results: DatasetResults) -> list[dict[str, Any]]:
+    """Per codec with stage timings: device and the mean seconds of each stage and of encode_s/decode_s.
+
+    One record per (codec, stage), ``stage`` = the stage name, ``encode`` or ``decode`` (the totals,
+    means of ``encode_s``/``decode_s`` over the same rows); codecs whose rows record no stage are left out.
+    """
+    records = []
+    for label, codec in results.codecs.items():
+        means, device = _stage_means(codec.rows)
+        if not means:
+            continue
+        timed = [row for row in codec.rows if any(_STAGE_KEY.match(k) for k in (row.get("extra") or {}))]
+        for total in ("encode_s", "decode_s"):
+            seconds = [v for v in (finite_float(row.get(total)) for row in timed) if math.isfinite(v)]
+            if seconds:
+                means[total[:-2]] = (sum(seconds) / len(seconds), len(seconds))
+        known = ENCODE_STAGES + DECODE_STAGES + ("encode", "decode")
+        for stage in [s for s in known if s in means] + sorted(s for s in means if s not in known):
+            records.append({"dataset": results.name, "codec": label, "device": device, "stage": stage,
+                            "mean_s": means[stage][0], "n_rows": means[stage][1]})
+    return records
+
+
+def stage_table(results: DatasetResults, records: list[dict[str, Any]]) -> Table | None:
+    """Wide table of :func:`stage_timings` (a row per codec, seconds); None when no codec has stage timings."""
+    if not records:
+        return None
+    others = sorted({r["stage"] for r in records} - set(ENCODE_STAGES + DECODE_STAGES + ("encode", "decode")))
+    columns = ["encode", *ENCODE_STAGES, "decode", *DECODE_STAGES, *others]
+    names = {"encode": "Encode total", "decode": "Decode total"}
+    table = Table(f"{results.name}: time per stage of learned codecs (s, mean per image)",
+                  ["Codec", "Device"] + [names.get(c, c.replace("_", " ")) for c in columns])
+    table.notes.append("Mean over the codec's compared cells of each stage's wall-clock seconds in the cell's last "
+                       "encode and decode (extra.stage_<name>_s; CUDA synchronised before each clock read), next to "
+                       "the mean total encode_s/decode_s of the same cells (with --timing-repeats: the median of the "
+                       "repeats, so the stages need not add up to it). Stages not listed in a total (padding, "
+                       "header, bookkeeping) make up the rest.")
+    by_codec: dict[str, dict[str, Any]] = {}
+    for record in records:
+        by_codec.setdefault(record["codec"], {"device": record["device"]})[record["stage"]] = record["mean_s"]
+    for codec, values in by_codec.items():
+        table.rows.append([codec, values["device"] or "?"]
+                          + [format_number(values.get(c), 4, missing="") for c in columns])
+    return table
