@@ -311,3 +311,11 @@ def test_codecs_listing_shows_the_model_size():
     info = {i.name: i for i in describe_all()}["bmshj2018_hyperprior"]
     assert info.available and info.parameters > 1e6
     assert info.weights_bytes == sum(p.stat().st_size for p in Bmshj2018Hyperprior().weights_files())
+
+
+def test_a_network_first_loaded_by_encode_still_trains(tiny_codec, natural_image):
+    codec = type(tiny_codec)(weights=str(tiny_codec.weights_path))
+    codec.encode(natural_image[:64, :64], 1)  # loads the network inside the codec's inference mode
+    out = codec.network(codec.image_to_tensor(natural_image[:64, :64]))
+    out["x_hat"].mean().backward()  # inference tensors would refuse autograd
+    assert codec.network.g_a[0].weight.grad is not None

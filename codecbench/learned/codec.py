@@ -276,6 +276,7 @@ class LearnedCodec(Codec):
         self._stage_seconds = {name: s for name, s in self._stage_seconds.items() if name in _DECODE_STAGES}
         m = self.pad_multiple
         padded = np.pad(image, ((0, -height % m), (0, -width % m), (0, 0)), mode="edge")
+        self.model(setting)  # loaded outside inference mode, so the network also works with autograd afterwards
         with torch.inference_mode():
             with self.timed_stage("transfer_to_device"):
                 x = self.image_to_tensor(padded).to(self.device)
@@ -308,6 +309,7 @@ class LearnedCodec(Codec):
         self._stage_seconds = {name: s for name, s in self._stage_seconds.items() if name not in _DECODE_STAGES}
         m = self.pad_multiple
         padded_h, padded_w = header.height + (-header.height % m), header.width + (-header.width % m)
+        self.model(header.setting)  # loaded outside inference mode (see encode)
         with torch.inference_mode():
             reconstruction = self.decode_tensor(payload, padded_h, padded_w, self.setting.validate(header.setting))
             with self.timed_stage("transfer_to_host"):
