@@ -43,6 +43,22 @@ def lpips_weights(shared_dir: Path) -> Path:
     return path
 
 
+_BITSTREAM_DAMAGE = {  # learned-codec bitstreams: header (≥ 20 bytes) + payload of 32-bit words
+    "truncated-byte": lambda d: d[:-1],
+    "truncated-word": lambda d: d[:-4],
+    "header-only": lambda d: d[:30],
+    "payload-bit": lambda d: d[:-5] + bytes([d[-5] ^ 1]) + d[-4:],
+    "header-bit": lambda d: d[:20] + bytes([d[20] ^ 0x80]) + d[21:],
+    "trailing-word": lambda d: d + b"\0\0\0\0",
+}
+
+
+@pytest.fixture(params=list(_BITSTREAM_DAMAGE.values()), ids=list(_BITSTREAM_DAMAGE))
+def bitstream_damage(request):
+    """A function that damages a bitstream: truncation, a flipped bit in header or payload, a trailing word."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
 def natural_image() -> np.ndarray:
     """A natural colour photograph bundled with scikit-image (512×512 RGB uint8)."""

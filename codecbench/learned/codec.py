@@ -205,6 +205,10 @@ class LearnedCodec(Codec):
             weights = read_weights(path, self.model_id)
         except CodecError as exc:
             raise CodecError(f"codec {self.name}: {exc}") from exc
+        return self.network_from_weights(weights, path)
+
+    def network_from_weights(self, weights: dict[str, Any], path: Path):
+        """(network, extras, hparams) from a weights dict read from ``path``; CodecError if it does not fit."""
         try:
             network = self.build_network(weights["hparams"])
             network.load_state_dict(float32_state(weights))

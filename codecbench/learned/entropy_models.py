@@ -133,16 +133,17 @@ class EntropyBottleneck(_TableBuffers):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def logits_cumulative(self, x: Tensor, stop_gradient: bool = False) -> Tensor:
-        """The cumulative's logits at ``x`` (C×1×K): the density network of the paper."""
+        """The cumulative's logits at ``x`` (C×1×K): the density network of the paper, in ``x``'s dtype and device
+        (the tables and quantiles are computed with float64 CPU inputs)."""
         logits = x
         for i, matrix in enumerate(self.matrices):
             bias = self.biases[i]
             if stop_gradient:
                 matrix, bias = matrix.detach(), bias.detach()
-            logits = torch.matmul(F.softplus(matrix.to(x.dtype)), logits) + bias.to(x.dtype)
+            logits = torch.matmul(F.softplus(matrix.to(x)), logits) + bias.to(x)
             if i < len(self.factors):
                 factor = self.factors[i].detach() if stop_gradient else self.factors[i]
-                logits = logits + torch.tanh(factor.to(x.dtype)) * torch.tanh(logits)
+                logits = logits + torch.tanh(factor.to(x)) * torch.tanh(logits)
         return logits
 
     def _likelihood(self, values: Tensor, stop_gradient: bool = False) -> tuple[Tensor, Tensor, Tensor]:
@@ -185,17 +186,9 @@ class EntropyBottleneck(_TableBuffers):
             high = torch.full((self.channels, 1, 1), radius, dtype=torch.float64)
             for _ in range(iterations):  # the logits increase monotonically with x
                 middle = (low + high) / 2
-                below = self._logits64(middle) < target
+                below = self.logits_cumulative(middle, stop_gradient=True) < target
                 low, high = torch.where(below, middle, low), torch.where(below, high, middle)
             self.quantiles[:, :, k] = ((low + high) / 2)[:, :, 0].to(self.quantiles.dtype)
-
-    def _logits64(self, x: Tensor) -> Tensor:
-        """``logits_cumulative`` in float64 on the CPU for C×1×K inputs."""
-        for i, matrix in enumerate(self.matrices):
-            x = torch.matmul(F.softplus(matrix.detach().double().cpu()), x) + self.biases[i].detach().double().cpu()
-            if i < len(self.factors):
-                x = x + torch.tanh(self.factors[i].detach().double().cpu()) * torch.tanh(x)
-        return x
 
     @torch.no_grad()
     def update(self) -> None:
@@ -205,21 +198,13 @@ class EntropyBottleneck(_TableBuffers):
         minima = torch.clamp(torch.ceil(medians - q[:, 0, 0]), min=0).long()
         maxima = torch.clamp(torch.ceil(q[:, 0, 2] - medians), min=0).long()
         lengths = (minima + maxima + 1).tolist()
+        samples = (medians - minima).view(-1, 1, 1) + torch.arange(max(lengths), dtype=torch.float64).view(1, 1, -1)
+        pmf, lower, upper = self._likelihood(samples, stop_gradient=True)  # C×1×K, float64
         pmfs = []
-        for c in range(self.channels):
-            samples = (medians[c] - minima[c] + torch.arange(lengths[c], dtype=torch.float64)).view(1, 1, -1)
-            pmf, lower, upper = self._channel_likelihood(c, samples)
-            tail = torch.sigmoid(lower[0, 0, 0]) + torch.sigmoid(-upper[0, 0, -1])
-            pmfs.append(np.append(pmf.reshape(-1).numpy(), tail.item()))
+        for c, length in enumerate(lengths):
+            tail = torch.sigmoid(lower[c, 0, 0]) + torch.sigmoid(-upper[c, 0, length - 1])
+            pmfs.append(np.append(pmf[c, 0, :length].numpy(), tail.item()))
         self._set_tables(pmfs, (-minima).numpy())
-
-    def _channel_likelihood(self, channel: int, values: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Likelihood of channel ``channel`` at ``values`` (1×1×K), in float64."""
-        def logits(x: Tensor) -> Tensor:
-            return self._logits64(x.expand(self.channels, 1, -1))[channel : channel + 1]
-
-        lower, upper = logits(values - 0.5), logits(values + 0.5)
-        return torch.sigmoid(upper) - torch.sigmoid(lower), lower, upper
 
 
 class GaussianConditional(_TableBuffers):

@@ -21,19 +21,33 @@ from codecbench.errors import CodecError
 WEIGHTS_FORMAT = "codecbench-learned-weights"
 
 
-def read_weights(path: Path, model_id: str) -> dict[str, Any]:
-    """The weights file ``path`` as a dict; CodecError unless it is one, for model ``model_id``."""
+def load_weights_file(path: Path) -> Any:
+    """The object saved in ``path``, read with ``torch.load(weights_only=True)`` so that no code in it runs.
+
+    CodecError if the file is missing or cannot be read that way (foreign, damaged or unsafe).
+    """
     import torch
 
+    if not path.is_file():
+        raise CodecError(f"weights file {path} not found")
     try:
-        weights = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for foreign or damaged files
-        raise CodecError(f"cannot read weights {path} ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(weights, dict) or weights.get("format") != WEIGHTS_FORMAT:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for foreign, damaged or unsafe files
+        raise CodecError(f"cannot read weights {path} safely ({type(exc).__name__}: {exc})") from exc
+
+
+def check_weights(content: Any, path: Path, model_id: str) -> dict[str, Any]:
+    """``content`` (loaded from ``path``) as a weights dict; CodecError unless it is one, for model ``model_id``."""
+    if not isinstance(content, dict) or content.get("format") != WEIGHTS_FORMAT:
         raise CodecError(f"{path} is not a codecbench weights file")
-    if weights.get("model_id") != model_id:
-        raise CodecError(f"{path} holds model {weights.get('model_id')!r}, not {model_id!r}")
-    return weights
+    if content.get("model_id") != model_id:
+        raise CodecError(f"{path} holds model {content.get('model_id')!r}, not {model_id!r}")
+    return content
+
+
+def read_weights(path: Path, model_id: str) -> dict[str, Any]:
+    """The weights file ``path`` as a dict; CodecError unless it is one, for model ``model_id``."""
+    return check_weights(load_weights_file(path), path, model_id)
 
 
 def float32_state(weights: dict[str, Any]) -> dict[str, Any]:

@@ -58,12 +58,16 @@ class _BalleCodec(LearnedCodec):
         return list(dict.fromkeys(self.weights_file(q) for q in QUALITIES))
 
     def read_network(self, path: Path):
-        from codecbench.learned.weights import WEIGHTS_FORMAT
-        from codecbench_codecs.balle.checkpoints import read_compressai_checkpoint, read_file
+        from codecbench.learned.weights import WEIGHTS_FORMAT, check_weights, load_weights_file
+        from codecbench_codecs.balle.checkpoints import read_compressai_checkpoint
 
-        content = read_file(path)
+        content = load_weights_file(path)  # read once: a codecbench weights file or a CompressAI checkpoint
         if isinstance(content, dict) and content.get("format") == WEIGHTS_FORMAT:
-            network, extras, hparams = super().read_network(path)
+            try:
+                weights = check_weights(content, path, self.model_id)
+            except CodecError as exc:
+                raise CodecError(f"codec {self.name}: {exc}") from exc
+            network, extras, hparams = self.network_from_weights(weights, path)
         else:
             network, hparams = read_compressai_checkpoint(content, path, self.build_network, self.name)
             extras = {"source": "compressai checkpoint"}

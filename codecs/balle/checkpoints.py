@@ -2,8 +2,9 @@
 
 Accepted: ``torch.save`` of a state dict, or of a dict holding one under
 ``state_dict`` (CompressAI's training script), keys optionally prefixed
-``module.`` (DataParallel). Files are read with ``weights_only=True``: no code
-in an untrusted checkpoint runs. Widths come from the tensors (N = outputs of
+``module.`` (DataParallel). Files are read with ``weights_only=True``
+(``codecbench.learned.weights.load_weights_file``): no code in an untrusted
+checkpoint runs. Widths come from the tensors (N = outputs of
 ``g_a.0``, M = outputs of ``g_a.6``). Entropy tables (``_quantized_cdf``,
 ``_offset``, ``_cdf_length``, ``scale_table``) may be missing: the codec then
 rebuilds them from the checkpoint's parameters.
@@ -18,18 +19,6 @@ from typing import Any
 from codecbench.errors import CodecError
 
 TABLE_BUFFERS = ("_offset", "_quantized_cdf", "_cdf_length", "scale_table")
-
-
-def read_file(path: Path) -> Any:
-    """The object saved in ``path`` (``torch.load(weights_only=True)``); CodecError if it cannot be read safely."""
-    import torch
-
-    if not path.is_file():
-        raise CodecError(f"weights file {path} not found")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for foreign, damaged or unsafe files
-        raise CodecError(f"cannot read weights {path} safely ({type(exc).__name__}: {exc})") from exc
 
 
 def compressai_state_dict(content: Any, path: Path) -> dict[str, Any]:
