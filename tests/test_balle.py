@@ -319,3 +319,16 @@ def test_a_network_first_loaded_by_encode_still_trains(tiny_codec, natural_image
     out = codec.network(codec.image_to_tensor(natural_image[:64, :64]))
     out["x_hat"].mean().backward()  # inference tensors would refuse autograd
     assert codec.network.g_a[0].weight.grad is not None
+
+
+@pytest.mark.slow
+def test_compiled_training_matches_eager_training_and_logs_the_loss_parts(photo_folder, tmp_path):
+    from codecbench.learned.training import train
+
+    eager_lines: list[str] = []
+    eager = train(_train_config(photo_folder, tmp_path / "e.ckpt", steps=2), log=eager_lines.append)
+    compiled = train(_train_config(photo_folder, tmp_path / "c.ckpt", steps=2, compile=True), log=lambda line: None)
+    assert set(compiled["state_dict"]) == set(eager["state_dict"])  # saved from the uncompiled network
+    for (_, eager_loss, _), (_, compiled_loss, _) in zip(eager["history"], compiled["history"], strict=True):
+        assert compiled_loss == pytest.approx(eager_loss, rel=1e-4)
+    assert any(" bpp " in line and " psnr " in line and " aux " in line for line in eager_lines)

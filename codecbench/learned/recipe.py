@@ -28,7 +28,8 @@ class TrainingRecipe:
         raise NotImplementedError
 
     def training_loss(self, network, batch, generator, **options):
-        """Scalar loss of ``network`` (train mode) on ``batch`` (from the codec's ``image_to_tensor``).
+        """Scalar loss of ``network`` (train mode) on ``batch`` (from the codec's ``image_to_tensor``), or
+        ``(loss, parts)`` where ``parts`` maps names to floats the trainer logs beside it (e.g. bpp, mse).
 
         ``generator`` (a ``torch.Generator``) drives any training noise, so runs repeat exactly.
         """

@@ -62,6 +62,7 @@ class TrainConfig:
     log_every: int = 50
     force: bool = False
     init_weights: Path | None = None  # new runs: start from this weights file (fine-tuning) instead of random weights
+    compile: bool = False  # run the loss through torch.compile (≈1.5× faster steps on a CPU; same weights and checkpoints)
 
 
 def codec_class(model: str) -> type[LearnedCodec]:
@@ -178,6 +179,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     generator = torch.Generator(device=device)
     generator.manual_seed(config.seed)
     step, wall, history = 0, 0.0, []
+    forward = torch.compile(network) if config.compile else network  # shares the parameters; state dicts stay uncompiled
     if initial is not None:
         if partial:
             own = network.state_dict()
@@ -221,6 +223,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
 
     last_save = time.monotonic()
     window: list[float] = []
+    part_windows: dict[str, list[float]] = {}
     window_start = time.monotonic()
     end = config.steps if config.stop_at is None else min(config.steps, config.stop_at)
     while step < end:
@@ -228,7 +231,8 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config.steps, config.lr)
         batch = cls.image_to_tensor(sampler.batch(config.batch)).to(device)
-        loss = recipe.training_loss(network, batch, generator, **options)
+        loss = recipe.training_loss(forward, batch, generator, **options)
+        loss, parts = loss if isinstance(loss, tuple) else (loss, {})
         if not torch.isfinite(loss):
             raise TrainingError(f"loss became {loss.item()} at step {step}; lower --lr or --clip")
         optimizer.zero_grad(set_to_none=True)
@@ -242,12 +246,18 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         step += 1
         wall += time.monotonic() - started
         window.append(loss.item())
+        for name, value in parts.items():
+            part_windows.setdefault(name, []).append(float(value))
         if step % config.log_every == 0 or step == end:
             mean = float(np.mean(window))
             rate = len(window) / (time.monotonic() - window_start)
             history.append((step, mean, wall))
-            log(f"step {step}/{config.steps} loss {mean:.5f} lr {optimizer.param_groups[0]['lr']:.2e} {rate:.3f} steps/s wall {wall / 60:.1f} min")
-            window, window_start = [], time.monotonic()
+            shown = "".join(f" {name} {np.mean(values):.5g}" for name, values in part_windows.items())
+            log(
+                f"step {step}/{config.steps} loss {mean:.5f}{shown} lr {optimizer.param_groups[0]['lr']:.2e} "
+                f"{rate:.3f} steps/s wall {wall / 60:.1f} min"
+            )
+            window, part_windows, window_start = [], {}, time.monotonic()
         if time.monotonic() - last_save > config.checkpoint_seconds:
             _save_atomic(snapshot(), config.out)
             last_save = time.monotonic()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,7 +32,9 @@ class BalleRecipe(TrainingRecipe):
         pixels = batch.shape[0] * batch.shape[2] * batch.shape[3]
         bpp = sum(bits(likelihood) for likelihood in out["likelihoods"].values()) / pixels
         mse = (out["x_hat"] - batch).pow(2).mean()
-        return bpp + float(options["lambda"]) * 255**2 * mse + network.entropy_bottleneck.aux_loss()
+        aux = network.entropy_bottleneck.aux_loss()
+        loss = bpp + float(options["lambda"]) * 255**2 * mse + aux
+        return loss, {"bpp": bpp.item(), "psnr": -10 * math.log10(max(mse.item(), 1e-12)), "aux": aux.item()}
 
     def auxiliary_parameters(self, network) -> list:
         return [network.entropy_bottleneck.quantiles]
