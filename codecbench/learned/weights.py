@@ -6,7 +6,9 @@ widths: the network is rebuilt from them, so full-size weights trained
 elsewhere load too), ``state_dict`` (parameters in fp16 or fp32, run in fp32;
 buffers as the network holds them: bounds, integer entropy tables),
 ``extras`` (codec data such as entropy-coder priors) and ``training``
-(provenance). Bitstreams pin the file by its SHA-256 (see ``header``).
+(provenance; absolute paths in it are cut to their last part, so a shipped
+file names no directory of the machine that trained it). Bitstreams pin the
+file by its SHA-256 (see ``header``).
 """
 
 from __future__ import annotations
@@ -55,6 +57,17 @@ def float32_state(weights: dict[str, Any]) -> dict[str, Any]:
     return {k: v.float() if v.is_floating_point() else v for k, v in weights["state_dict"].items()}
 
 
+def portable_provenance(value: Any) -> Any:
+    """``value`` (nested dicts, lists, strings) with every absolute path string cut to its last part."""
+    if isinstance(value, dict):
+        return {key: portable_provenance(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(portable_provenance(item) for item in value)
+    if isinstance(value, str) and Path(value).is_absolute():
+        return Path(value).name
+    return value
+
+
 def save_weights(cls: type, network, hparams: dict[str, Any], path: Path, extras: dict[str, Any] | None = None,
                  training: dict[str, Any] | None = None) -> str:
     """Write a weights file of ``network`` (parameters stored as fp16) for codec class ``cls``; return its SHA-256.
@@ -70,7 +83,7 @@ def save_weights(cls: type, network, hparams: dict[str, Any], path: Path, extras
         "hparams": hparams,
         "state_dict": {k: v.half() if k in parameters and v.is_floating_point() else v for k, v in network.state_dict().items()},
         "extras": extras or {},
-        "training": training or {},
+        "training": portable_provenance(training or {}),
     }
     buffer = io.BytesIO()
     torch.save(weights, buffer)
