@@ -7,7 +7,10 @@ unless ``force``), converted by the codec's ``image_to_tensor``.
 Optimiser: Adam, learning rate constant for the first half of the steps, then
 cosine decay to ``lr / 10``; gradient norm clipped to ``clip``. A recipe's
 ``auxiliary_parameters`` (an entropy model's quantiles) get their own Adam at
-``recipe.auxiliary_lr``, unclipped, as in CompressAI.
+``recipe.auxiliary_lr``, unclipped, as in CompressAI. With ``compile`` the
+network's forward pass runs through ``torch.compile``; parameters, checkpoints
+and weights are those of the uncompiled network. The log shows the loss mean
+every ``log_every`` steps and the means of any parts the recipe reports.
 
 Deterministic given the seed on one machine and torch build: the seed fixes the
 initial weights (``torch.manual_seed``), the crop sequence (NumPy PCG64) and
@@ -62,7 +65,7 @@ class TrainConfig:
     log_every: int = 50
     force: bool = False
     init_weights: Path | None = None  # new runs: start from this weights file (fine-tuning) instead of random weights
-    compile: bool = False  # run the loss through torch.compile (≈1.5× faster steps on a CPU; same weights and checkpoints)
+    compile: bool = False  # run the network through torch.compile (≈1.5× faster CPU steps; same checkpoints and weights)
 
 
 def codec_class(model: str) -> type[LearnedCodec]:
