@@ -59,6 +59,34 @@ def bitstream_damage(request):
     return request.param
 
 
+@pytest.fixture
+def decode_in_another_process(tmp_path):
+    """``decode(codec, data, threads, method=None, *args)``: what a fresh Python process decodes from ``data`` with
+    ``codec``'s class and weights file and ``threads`` torch threads. With ``method``, also that codec method's result
+    on the stream's payload and ``args`` (e.g. the entropy-decoded values): ``(image, result)``."""
+    import subprocess
+    import sys
+
+    def decode(codec, data: bytes, threads: int, method: str | None = None, *args):
+        (tmp_path / "bits").write_bytes(data)
+        cls = type(codec)
+        script = (
+            "import sys, numpy as np; from codecbench.learned.header import Header\n"
+            f"from {cls.__module__} import {cls.__name__} as Codec\n"
+            f"codec = Codec(weights=sys.argv[1], threads={threads}); data = open(sys.argv[2], 'rb').read()\n"
+            "np.save(sys.argv[3], codec.decode(data))\n"
+        )
+        if method is not None:
+            script += f"np.save(sys.argv[4], codec.{method}(Header.unpack(data)[1], *{args!r}))\n"
+        outputs = [tmp_path / "image.npy", tmp_path / "result.npy"]
+        subprocess.run([sys.executable, "-c", script, str(codec.weights_path), str(tmp_path / "bits"), *map(str, outputs)],
+                       check=True)
+        image = np.load(outputs[0])
+        return image if method is None else (image, np.load(outputs[1]))
+
+    return decode
+
+
 @pytest.fixture(scope="session")
 def natural_image() -> np.ndarray:
     """A natural colour photograph bundled with scikit-image (512×512 RGB uint8)."""

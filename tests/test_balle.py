@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import lzma
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -201,22 +199,12 @@ def test_damaged_and_truncated_streams_raise(tiny_codec, natural_image):
 
 
 @pytest.mark.slow
-def test_decoding_in_another_process_with_other_threads(tiny_codec, natural_image, tmp_path):
+def test_decoding_in_another_process_with_other_threads(tiny_codec, natural_image, decode_in_another_process):
     torch.set_num_threads(2)
     data = tiny_codec.encode(natural_image[100:228, 100:292], 1)
     torch.set_num_threads(1)
-    (tmp_path / "bits").write_bytes(data)
-    script = (
-        "import sys, numpy as np, torch\n"
-        "torch.set_num_threads(1)\n"
-        f"from codecbench_codecs.balle import {type(tiny_codec).__name__} as C\n"
-        "codec = C(weights=sys.argv[1], threads=1)\n"
-        "np.save(sys.argv[3], codec.decode(open(sys.argv[2], 'rb').read()))\n"
-    )
-    arguments = [str(tiny_codec.weights_path), str(tmp_path / "bits"), str(tmp_path / "out.npy")]
-    subprocess.run([sys.executable, "-c", script, *arguments], check=True)
+    there = decode_in_another_process(tiny_codec, data, 1)
     here = tiny_codec.decode(data)
-    there = np.load(tmp_path / "out.npy")
     assert np.abs(here.astype(int) - there.astype(int)).max() <= 1  # same latents; synthesis floats may round apart
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -177,22 +175,12 @@ def test_consistent_but_wrong_payloads_raise_or_are_caught(tiny_codec, odd_image
 
 
 @pytest.mark.slow  # a subprocess importing torch: a few seconds
-def test_cross_process_decoding_with_another_thread_count(tiny_codec, odd_image, tmp_path):
+def test_cross_process_decoding_with_another_thread_count(tiny_codec, odd_image, decode_in_another_process):
     data = tiny_codec.encode(odd_image, 7)
     decoded = tiny_codec.decode(data)
-    header, payload = Header.unpack(data)
-    values = tiny_codec.decode_values(payload, 64, 88, 7)
-    (tmp_path / "bits").write_bytes(data)
-    script = (
-        "import sys, numpy as np; from codecbench.learned.header import Header; "
-        "from codecbench_codecs.cae_pca import CaePcaCodec; "
-        "c = CaePcaCodec(weights=sys.argv[1], threads=2); data = open(sys.argv[2], 'rb').read(); "
-        "np.save(sys.argv[3], c.decode(data)); np.save(sys.argv[4], c.decode_values(Header.unpack(data)[1], 64, 88, 7))"
-    )
-    subprocess.run([sys.executable, "-c", script, str(tiny_codec.weights_path), str(tmp_path / "bits"),
-                    str(tmp_path / "image.npy"), str(tmp_path / "values.npy")], check=True)
-    np.testing.assert_array_equal(np.load(tmp_path / "values.npy"), values)  # the entropy decoding is exact
-    other = np.load(tmp_path / "image.npy")
+    values = tiny_codec.decode_values(Header.unpack(data)[1], 64, 88, 7)
+    other, other_values = decode_in_another_process(tiny_codec, data, 2, "decode_values", 64, 88, 7)
+    np.testing.assert_array_equal(other_values, values)  # the entropy decoding is exact
     assert np.abs(other.astype(int) - decoded).max() <= 1  # float convolutions: at most one level (see LearnedCodec)
     assert (other == decoded).mean() > 0.999
 

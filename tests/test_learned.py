@@ -9,8 +9,6 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-import subprocess
-import sys
 import zlib
 
 import numpy as np
@@ -59,20 +57,12 @@ def test_round_trip_pads_and_crops_odd_sizes(tiny_codec, odd_image):
 
 
 @pytest.mark.slow
-def test_same_bytes_same_image_across_runs_and_processes(tiny_codec, odd_image, tmp_path):
+def test_same_bytes_same_image_across_runs_and_processes(tiny_codec, odd_image, decode_in_another_process):
     data = tiny_codec.encode(odd_image, 4)
     assert tiny_codec.encode(odd_image, 4) == data
     first = tiny_codec.decode(data)
     np.testing.assert_array_equal(ConvLstmCodec(weights=str(tiny_codec.weights_path), threads=1).decode(data), first)
-    (tmp_path / "bits").write_bytes(data)
-    script = (
-        "import sys, numpy as np; from codecbench_codecs.conv_lstm import ConvLstmCodec; "
-        "c = ConvLstmCodec(weights=sys.argv[1], threads=1); "
-        "np.save(sys.argv[3], c.decode(open(sys.argv[2], 'rb').read()))"
-    )
-    subprocess.run([sys.executable, "-c", script, str(tiny_codec.weights_path), str(tmp_path / "bits"),
-                    str(tmp_path / "out.npy")], check=True)
-    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), first)
+    np.testing.assert_array_equal(decode_in_another_process(tiny_codec, data, 1), first)
 
 
 def test_version_pins_weights_checksum(tiny_codec):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -131,21 +128,12 @@ def test_consistent_but_wrong_payloads_raise(tiny_codec, odd_image):
 
 
 @pytest.mark.slow  # a subprocess importing torch: a few seconds
-def test_cross_process_decoding_with_another_thread_count(tiny_codec, odd_image, tmp_path):
+def test_cross_process_decoding_with_another_thread_count(tiny_codec, odd_image, decode_in_another_process):
     data = tiny_codec.encode(odd_image, 9)
     decoded = tiny_codec.decode(data)
     bits = tiny_codec.decode_bits(Header.unpack(data)[1], 60, 84, 9)
-    (tmp_path / "bits").write_bytes(data)
-    script = (
-        "import sys, numpy as np; from codecbench.learned.header import Header; "
-        "from codecbench_codecs.lossy_cae import LossyCaeCodec; "
-        "c = LossyCaeCodec(weights=sys.argv[1], threads=2); data = open(sys.argv[2], 'rb').read(); "
-        "np.save(sys.argv[3], c.decode(data)); np.save(sys.argv[4], c.decode_bits(Header.unpack(data)[1], 60, 84, 9))"
-    )
-    subprocess.run([sys.executable, "-c", script, str(tiny_codec.weights_path), str(tmp_path / "bits"),
-                    str(tmp_path / "image.npy"), str(tmp_path / "bits.npy")], check=True)
-    np.testing.assert_array_equal(np.load(tmp_path / "bits.npy"), bits)  # the entropy decoding is exact
-    other = np.load(tmp_path / "image.npy")
+    other, other_bits = decode_in_another_process(tiny_codec, data, 2, "decode_bits", 60, 84, 9)
+    np.testing.assert_array_equal(other_bits, bits)  # the entropy decoding is exact
     assert np.abs(other.astype(int) - decoded).max() <= 1  # float convolutions: at most one level (see LearnedCodec)
     assert (other == decoded).mean() > 0.999
 
