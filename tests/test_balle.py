@@ -291,6 +291,36 @@ def test_init_from_another_model_copies_the_matching_transforms(photo_folder, tm
     assert torch.equal(run["state_dict"]["g_a.0.weight"], hyper["g_a.0.weight"].float())
     assert torch.equal(run["state_dict"]["g_s.6.weight"], hyper["g_s.6.weight"].float())
     assert any("copied" in line for line in lines)
+    rescaled = train(_train_config(photo_folder, tmp_path / "r.ckpt", steps=0, hparams={}, init_weights=tmp_path / "h.pt",
+                                   options={"lambda": 0.02, "latent_scale": 2.0}), log=lines.append)
+    assert torch.allclose(rescaled["state_dict"]["g_a.6.weight"], 2 * hyper["g_a.6.weight"].float())
+    assert any("latents rescaled by 2" in line for line in lines)
+
+
+@pytest.mark.parametrize("name", sorted(CODECS))
+def test_rescaled_latents_leave_the_continuous_model_unchanged(name, natural_image):
+    torch.manual_seed(3)
+    network = CODECS[name][1]({"N": 8, "M": 12}).eval()
+    x = torch.from_numpy(natural_image[:64, :64].astype(np.float32) / 255).permute(2, 0, 1)[None]
+    probe = torch.linspace(-3, 3, 7).repeat(12 if name.endswith("factorized") else 8, 1, 1)
+    with torch.no_grad():
+        y = network.g_a(x)
+        x_hat = network.g_s(y)
+        side = network.h_a(torch.abs(y)) if hasattr(network, "h_a") else None
+        scales = network.h_s(side) if side is not None else None
+        logits = network.entropy_bottleneck.logits_cumulative(probe)
+        quantiles = network.entropy_bottleneck.quantiles.clone()
+        network.rescale_latents(1.5)
+        assert torch.allclose(network.g_a(x), 1.5 * y, atol=1e-5)
+        assert torch.allclose(network.g_s(1.5 * y), x_hat, atol=1e-5)
+        if side is None:  # the density of 1.5·y at 1.5·v is that of y at v
+            assert torch.allclose(network.entropy_bottleneck.logits_cumulative(1.5 * probe), logits, atol=1e-5)
+            assert torch.allclose(network.entropy_bottleneck.quantiles, 1.5 * quantiles)
+        else:  # z unchanged, the predicted scales follow y
+            assert torch.allclose(network.h_a(torch.abs(1.5 * y)), side, atol=1e-5)
+            assert torch.allclose(network.h_s(side), 1.5 * scales, atol=1e-5)
+    with pytest.raises(ValueError, match="positive"):
+        network.rescale_latents(0.0)
 
 
 def test_codecs_listing_shows_the_model_size():

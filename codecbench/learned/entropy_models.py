@@ -146,6 +146,14 @@ class EntropyBottleneck(_TableBuffers):
                 logits = logits + torch.tanh(factor.to(x)) * torch.tanh(logits)
         return logits
 
+    @torch.no_grad()
+    def rescale_input(self, scale: float) -> None:
+        """Become the density of ``scale``·v: the first layer's matrix is divided by ``scale``, the quantiles multiplied
+        (the tables are stale until ``update()``)."""
+        matrix = F.softplus(self.matrices[0].double()) / scale
+        self.matrices[0].copy_(torch.log(torch.expm1(matrix)))
+        self.quantiles.mul_(scale)
+
     def _likelihood(self, values: Tensor, stop_gradient: bool = False) -> tuple[Tensor, Tensor, Tensor]:
         lower = self.logits_cumulative(values - 0.5, stop_gradient)
         upper = self.logits_cumulative(values + 0.5, stop_gradient)

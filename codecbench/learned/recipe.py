@@ -35,6 +35,11 @@ class TrainingRecipe:
         """
         raise NotImplementedError
 
+    def adapt_initial_weights(self, network, options: dict[str, Any]) -> str | None:
+        """Adjust a network just loaded from ``--init`` weights for this run's ``options`` (new runs only);
+        return a line for the log, or None when nothing changed. Default: nothing."""
+        return None
+
     def auxiliary_parameters(self, network) -> list:
         """Parameters trained by their own optimiser (e.g. an entropy model's quantiles, CompressAI's "aux" loss);
         they are left out of the main optimiser and of gradient clipping. Default: none."""

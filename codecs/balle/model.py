@@ -82,6 +82,15 @@ def _widths(hparams: dict[str, Any]) -> tuple[int, int]:
     return int(hparams["N"]), int(hparams["M"])
 
 
+def _rescale_transforms(network: nn.Module, scale: float) -> None:
+    """g_a's last convolution (weight and bias) times ``scale``, g_s's first (linear in y) divided by it."""
+    if not scale > 0:
+        raise ValueError(f"latent scale must be positive, got {scale}")
+    network.g_a[-1].weight.mul_(scale)
+    network.g_a[-1].bias.mul_(scale)
+    network.g_s[0].weight.div_(scale)
+
+
 def bits(likelihoods: Tensor) -> Tensor:
     """−Σ log2 likelihoods."""
     return -torch.log2(likelihoods).sum()
@@ -104,6 +113,13 @@ class FactorizedPrior(nn.Module):
 
     def entropy_models(self) -> list[nn.Module]:
         return [self.entropy_bottleneck]
+
+    @torch.no_grad()
+    def rescale_latents(self, scale: float) -> None:
+        """y → ``scale``·y with g_s and the density following, so the continuous model is unchanged and the
+        quantisation step becomes 1/``scale`` in the old units (> 1: more bits, less distortion)."""
+        _rescale_transforms(self, scale)
+        self.entropy_bottleneck.rescale_input(scale)
 
     def update(self) -> None:
         """Rebuild the integer entropy tables from the current parameters."""
@@ -135,6 +151,15 @@ class ScaleHyperprior(nn.Module):
 
     def entropy_models(self) -> list[nn.Module]:
         return [self.entropy_bottleneck, self.gaussian_conditional]
+
+    @torch.no_grad()
+    def rescale_latents(self, scale: float) -> None:
+        """y → ``scale``·y with g_s, h_a (z unchanged) and the predicted scales following, so the continuous model is
+        unchanged and the quantisation step becomes 1/``scale`` in the old units (> 1: more bits, less distortion)."""
+        _rescale_transforms(self, scale)
+        self.h_a[0].weight.div_(scale)
+        self.h_s[-2].weight.mul_(scale)  # the final ReLU is positive-homogeneous
+        self.h_s[-2].bias.mul_(scale)
 
     def update(self) -> None:
         """Rebuild the integer entropy tables (the scale table is kept if the model has one)."""

@@ -16,13 +16,18 @@ DEFAULT_WIDTHS = {"N": 64, "M": 96}
 class BalleRecipe(TrainingRecipe):
     """Loss = bpp + λ·255²·MSE + aux, CompressAI's convention (``lambda``, default 0.0067: its quality 3).
 
+    ``latent_scale`` S (with ``--init``): the initial network's latents are
+    multiplied by S (``rescale_latents``), a start for another λ that the
+    fine-tune would otherwise reach slowly: S ≈ √(λ_new/λ_old), since at high
+    rate MSE ∝ step² and the best step ∝ 1/√λ.
+
     bpp = −Σ log2 likelihoods (y, and z for the hyperprior) / pixels of the
     batch; MSE on [0, 1] pixels; aux = the entropy bottleneck's quantile loss,
     whose gradient reaches only the quantiles, trained by their own optimiser
     (``auxiliary_parameters``, Adam at 1e-3 as in CompressAI).
     """
 
-    options: ClassVar[dict[str, Any]] = {"lambda": 0.0067}
+    options: ClassVar[dict[str, Any]] = {"lambda": 0.0067, "latent_scale": 1.0}
 
     def default_hparams(self) -> dict[str, Any]:
         return dict(DEFAULT_WIDTHS)
@@ -35,6 +40,13 @@ class BalleRecipe(TrainingRecipe):
         aux = network.entropy_bottleneck.aux_loss()
         loss = bpp + float(options["lambda"]) * 255**2 * mse + aux
         return loss, {"bpp": bpp.item(), "psnr": -10 * math.log10(max(mse.item(), 1e-12)), "aux": aux.item()}
+
+    def adapt_initial_weights(self, network, options: dict[str, Any]) -> str | None:
+        scale = float(options["latent_scale"])
+        if scale == 1.0:
+            return None
+        network.rescale_latents(scale)
+        return f"latents rescaled by {scale:g} (quantisation step 1/{scale:g} of the initial weights')"
 
     def auxiliary_parameters(self, network) -> list:
         return [network.entropy_bottleneck.quantiles]
