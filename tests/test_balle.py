@@ -295,6 +295,10 @@ def test_init_from_another_model_copies_the_matching_transforms(photo_folder, tm
                                    options={"lambda": 0.02, "latent_scale": 2.0}), log=lines.append)
     assert torch.allclose(rescaled["state_dict"]["g_a.6.weight"], 2 * hyper["g_a.6.weight"].float())
     assert any("latents rescaled by 2" in line for line in lines)
+    plain = train(_train_config(photo_folder, tmp_path / "p.ckpt", steps=0), log=lambda line: None)
+    scaled = train(_train_config(photo_folder, tmp_path / "s.ckpt", steps=0, options={"lambda": 0.01, "latent_scale": 2.0}),
+                   log=lambda line: None)  # a random start is rescaled too
+    assert torch.allclose(scaled["state_dict"]["g_a.6.weight"], 2 * plain["state_dict"]["g_a.6.weight"])
 
 
 @pytest.mark.parametrize("name", sorted(CODECS))

@@ -36,8 +36,8 @@ class TrainingRecipe:
         raise NotImplementedError
 
     def adapt_initial_weights(self, network, options: dict[str, Any]) -> str | None:
-        """Adjust a network just loaded from ``--init`` weights for this run's ``options`` (new runs only);
-        return a line for the log, or None when nothing changed. Default: nothing."""
+        """Adjust a new run's initial network (random, or loaded from ``--init``) for this run's ``options``;
+        return a line for the log, or None when nothing changed. Not called on resumed runs. Default: nothing."""
         return None
 
     def auxiliary_parameters(self, network) -> list:

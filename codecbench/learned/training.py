@@ -18,8 +18,9 @@ the recipe's training noise (a ``torch.Generator``). Checkpoints hold the
 network, optimiser, step, all three random states and the loss history, so a
 resumed run continues the same sequence. A new run may start from a weights
 file (``init_weights``, fine-tuning) instead of random weights; it takes that
-file's hyper-parameters and a fresh optimiser, and the recipe may adapt it to
-the run's options (``adapt_initial_weights``).
+file's hyper-parameters and a fresh optimiser. A new run's initial network,
+random or loaded, may be adapted by the recipe to the run's options
+(``adapt_initial_weights``).
 """
 
 from __future__ import annotations
@@ -193,10 +194,11 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         else:
             network.load_state_dict(initial)
         log(f"starting from weights {config.init_weights}")
+    if checkpoint is None:
         adapted = recipe.adapt_initial_weights(network, options)
         if adapted:
             log(adapted)
-    if checkpoint is not None:
+    else:
         network.load_state_dict(checkpoint["state_dict"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         if auxiliary_optimizer is not None:

@@ -16,10 +16,11 @@ DEFAULT_WIDTHS = {"N": 64, "M": 96}
 class BalleRecipe(TrainingRecipe):
     """Loss = bpp + λ·255²·MSE + aux, CompressAI's convention (``lambda``, default 0.0067: its quality 3).
 
-    ``latent_scale`` S (with ``--init``): the initial network's latents are
-    multiplied by S (``rescale_latents``), a start for another λ that the
-    fine-tune would otherwise reach slowly: S ≈ √(λ_new/λ_old), since at high
-    rate MSE ∝ step² and the best step ∝ 1/√λ.
+    ``latent_scale`` S (new runs): the initial network's latents are
+    multiplied by S (``rescale_latents``). From ``--init`` weights this starts
+    a fine-tune for another λ at about its rate, which the fine-tune would
+    otherwise reach only slowly: S ≈ √(λ_new/λ_old), since at high rate
+    MSE ∝ step² and the best step ∝ 1/√λ.
 
     bpp = −Σ log2 likelihoods (y, and z for the hyperprior) / pixels of the
     batch; MSE on [0, 1] pixels; aux = the entropy bottleneck's quantile loss,
