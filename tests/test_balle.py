@@ -306,7 +306,7 @@ def test_rescaled_latents_leave_the_continuous_model_unchanged(name, natural_ima
     torch.manual_seed(3)
     network = CODECS[name][1]({"N": 8, "M": 12}).eval()
     x = torch.from_numpy(natural_image[:64, :64].astype(np.float32) / 255).permute(2, 0, 1)[None]
-    probe = torch.linspace(-3, 3, 7).repeat(12 if name.endswith("factorized") else 8, 1, 1)
+    probe = torch.linspace(-3, 3, 7).repeat(network.entropy_bottleneck.channels, 1, 1)
     with torch.no_grad():
         y = network.g_a(x)
         x_hat = network.g_s(y)
