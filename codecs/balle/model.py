@@ -155,7 +155,10 @@ class ScaleHyperprior(nn.Module):
     @torch.no_grad()
     def rescale_latents(self, scale: float) -> None:
         """y → ``scale``·y with g_s, h_a (z unchanged) and the predicted scales following, so the continuous model is
-        unchanged and the quantisation step becomes 1/``scale`` in the old units (> 1: more bits, less distortion)."""
+        unchanged and the quantisation step becomes 1/``scale`` in the old units (> 1: more bits, less distortion).
+
+        One exception: the Gaussian conditional's lower bound on scales (0.11) stays in the new units, so for
+        ``scale`` < 1 the likelihoods of latents whose scaled prediction falls below it change slightly."""
         _rescale_transforms(self, scale)
         self.h_a[0].weight.div_(scale)
         self.h_s[-2].weight.mul_(scale)  # the final ReLU is positive-homogeneous
