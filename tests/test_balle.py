@@ -295,9 +295,14 @@ def test_init_from_another_model_copies_the_matching_transforms(photo_folder, tm
                                    options={"lambda": 0.02, "latent_scale": 2.0}), log=lines.append)
     assert torch.allclose(rescaled["state_dict"]["g_a.6.weight"], 2 * hyper["g_a.6.weight"].float())
     assert any("latents rescaled by 2" in line for line in lines)
+
+
+def test_latent_scale_applies_to_a_random_start_too(photo_folder, tmp_path):
+    from codecbench.learned.training import train
+
     plain = train(_train_config(photo_folder, tmp_path / "p.ckpt", steps=0), log=lambda line: None)
     scaled = train(_train_config(photo_folder, tmp_path / "s.ckpt", steps=0, options={"lambda": 0.01, "latent_scale": 2.0}),
-                   log=lambda line: None)  # a random start is rescaled too
+                   log=lambda line: None)
     assert torch.allclose(scaled["state_dict"]["g_a.6.weight"], 2 * plain["state_dict"]["g_a.6.weight"])
 
 
@@ -354,3 +359,48 @@ def test_compiled_training_matches_eager_training_and_logs_the_loss_parts(photo_
     for (_, eager_loss, _), (_, compiled_loss, _) in zip(eager["history"], compiled["history"], strict=True):
         assert compiled_loss == pytest.approx(eager_loss, rel=1e-4)
     assert any(" bpp " in line and " psnr " in line and " aux " in line for line in eager_lines)
+
+
+@pytest.mark.parametrize("name", sorted(CODECS))
+def test_mixed_precision_keeps_the_rate_terms_in_float32(name, natural_image):
+    """Under bf16 autocast the convolutions lose precision but the likelihoods and the auxiliary loss must not:
+    each likelihood is a difference of nearly equal cumulatives (bf16 alone: rate off by ~4 %, aux by 20×)."""
+    from codecbench_codecs.balle.recipe import BalleRecipe
+
+    network = CODECS[name][0]().model(1)  # shipped quality-1 weights: the smallest likelihoods
+    network.train()
+    batch = torch.from_numpy(natural_image[:128, :128].astype(np.float32) / 255).permute(2, 0, 1)[None]
+    results = {}
+    for mixed in (False, True):
+        generator = torch.Generator().manual_seed(0)
+        network.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mixed):
+            loss, parts = BalleRecipe().training_loss(network, batch, generator, **{"lambda": 0.0018, "latent_scale": 1.0})
+        loss.backward()
+        gradient = torch.cat([p.grad.flatten() for p in network.parameters() if p.grad is not None])
+        results[mixed] = (parts, gradient)
+    (full, full_gradient), (mixed, mixed_gradient) = results[False], results[True]
+    assert mixed["bpp"] == pytest.approx(full["bpp"], rel=5e-3)
+    assert mixed["aux"] == pytest.approx(full["aux"], rel=1e-3)
+    assert mixed["psnr"] == pytest.approx(full["psnr"], abs=0.1)
+    assert torch.nn.functional.cosine_similarity(mixed_gradient, full_gradient, dim=0) > 0.99
+
+
+@pytest.mark.slow
+def test_bf16_training_follows_fp32_training_and_keeps_float32_state(photo_folder, tmp_path, natural_image):
+    from codecbench.errors import TrainingError
+    from codecbench.learned.training import export_weights, train
+
+    full = train(_train_config(photo_folder, tmp_path / "f.ckpt", steps=3), log=lambda line: None)
+    lines: list[str] = []
+    mixed = train(_train_config(photo_folder, tmp_path / "m.ckpt", steps=3, precision="bf16"), log=lines.append)
+    for (_, full_loss, _), (_, mixed_loss, _) in zip(full["history"], mixed["history"], strict=True):
+        assert mixed_loss == pytest.approx(full_loss, rel=0.02)
+    assert all(value.dtype == torch.float32 for value in mixed["state_dict"].values() if value.is_floating_point())
+    assert any("precision bf16" in line for line in lines)
+    train(_train_config(photo_folder, tmp_path / "m.ckpt", steps=4, precision="bf16"), resume=True, log=lambda line: None)
+    export_weights(tmp_path / "m.ckpt", tmp_path / "m.pt", log=lambda line: None)
+    codec = Bmshj2018Hyperprior(weights=str(tmp_path / "m.pt"))
+    assert codec.decode(codec.encode(natural_image[:64, :64], 1)).shape == (64, 64, 3)
+    with pytest.raises(TrainingError, match="precision 'fp16'"):
+        train(_train_config(photo_folder, tmp_path / "x.ckpt", precision="fp16"), log=lambda line: None)

@@ -42,13 +42,16 @@ def _key_values(pairs: tuple[str, ...], option: str) -> dict:
 @click.option("--init", "init_weights", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="New runs: start from this weights file (fine-tune) instead of random weights.")
 @click.option("--compile", "compile_loss", is_flag=True, help="Run the network through torch.compile (faster steps after a minute of compiling).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16: mixed precision (bfloat16 autocast, channels-last; about 3× faster steps on CPUs with AMX or AVX-512 BF16 and on GPUs). "
+                   "Checkpoints and weights stay float32.")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint at -o/--output.")
 @click.option("--force", is_flag=True, help="Allow training on a registered evaluation dataset (e.g. kodak).")
 @click.option("--stop-at", type=click.IntRange(min=1), default=None, help="Stop (and save) at this step; the lr schedule still follows --steps.")
 @click.option("--checkpoint-minutes", type=float, default=5.0, show_default=True, help="Minutes between checkpoint saves.")
 @click.option("--export-weights", type=click.Path(path_type=Path), default=None, help="After training, write the shipped fp16 weights file here.")
 @verbosity_options
-def train(model, data, out, steps, patch, batch, lr, clip, seed, device, threads, hparams, options, lmbda, init_weights, compile_loss, resume, force, stop_at, checkpoint_minutes, export_weights, verbosity):
+def train(model, data, out, steps, patch, batch, lr, clip, seed, device, threads, hparams, options, lmbda, init_weights, compile_loss, precision, resume, force, stop_at, checkpoint_minutes, export_weights, verbosity):
     """Train learned codec MODEL on random crops of --data; with --export-weights, also write its weights file.
 
     Example: codecbench train conv_lstm --data photos/ --steps 5000 -o run.ckpt --export-weights codecs/conv_lstm/conv_lstm.pt
@@ -71,7 +74,7 @@ def train(model, data, out, steps, patch, batch, lr, clip, seed, device, threads
         hparams=_key_values(hparams, "--hparam"),
         options={**_key_values(options, "--option"), **({} if lmbda is None else {"lambda": lmbda})},
         checkpoint_seconds=checkpoint_minutes * 60, stop_at=stop_at, force=force, init_weights=init_weights,
-        compile=compile_loss,
+        compile=compile_loss, precision=precision,
     )
     def log(line: str) -> None:
         if not verbosity.quiet:

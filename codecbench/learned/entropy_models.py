@@ -12,10 +12,14 @@ renamed on loading; tables of any size replace the empty ones).
 - ``update()`` builds the integer CDF tables the coder uses
   (``codecbench.learned.tables``); they are buffers, stored with the weights,
   so encoder and decoder never recompute them from floats.
+- Under ``torch.autocast`` (mixed-precision training) the likelihoods are still
+  computed in float32: each is a difference of two nearly equal cumulatives,
+  which bfloat16's 8-bit mantissa would lose.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from statistics import NormalDist
 
@@ -97,6 +101,18 @@ class _TableBuffers(nn.Module):
         self._offset = torch.from_numpy(np.asarray(offsets, dtype=np.int32)).to(device)
 
 
+def _in_float32(method):
+    """Run an entropy model's ``method`` with autocast off and its floating-point tensor arguments in float32."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        args = [a.float() if isinstance(a, Tensor) and a.is_floating_point() else a for a in args]
+        with torch.autocast(self.likelihood_lower_bound.bound.device.type, enabled=False):
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 def _uniform_noise(x: Tensor, generator: torch.Generator | None) -> Tensor:
     return x + torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) - 0.5
 
@@ -163,6 +179,7 @@ class EntropyBottleneck(_TableBuffers):
         """The density's median per channel (C,)."""
         return self.quantiles[:, 0, 1].detach()
 
+    @_in_float32
     def forward(self, y: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         """(ŷ, likelihoods) of N×C×H×W latents: noisy in training, rounded about the medians otherwise."""
         if self.training:
@@ -174,6 +191,7 @@ class EntropyBottleneck(_TableBuffers):
         likelihood = self.likelihood_lower_bound(self._likelihood(values)[0])
         return y_hat, likelihood.reshape(y_hat.transpose(0, 1).shape).transpose(0, 1)
 
+    @_in_float32
     def aux_loss(self) -> Tensor:
         """Σ |logits(quantiles) − target|: fits the quantiles (tails, median) to the density; gradient to ``quantiles`` only."""
         return torch.abs(self.logits_cumulative(self.quantiles, stop_gradient=True) - self.target).sum()
@@ -235,6 +253,7 @@ class GaussianConditional(_TableBuffers):
         values = torch.abs(y_hat)
         return self._cumulative((0.5 - values) / scales) - self._cumulative((-0.5 - values) / scales)
 
+    @_in_float32
     def forward(self, y: Tensor, scales: Tensor, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         y_hat = _uniform_noise(y, generator) if self.training else torch.round(y)
         return y_hat, self.likelihood_lower_bound(self.likelihood(y_hat, scales))

@@ -9,7 +9,12 @@ cosine decay to ``lr / 10``; gradient norm clipped to ``clip``. A recipe's
 ``auxiliary_parameters`` (an entropy model's quantiles) get their own Adam at
 ``recipe.auxiliary_lr``, unclipped, as in CompressAI. With ``compile`` the
 network's forward pass runs through ``torch.compile``; parameters, checkpoints
-and weights are those of the uncompiled network. The log shows the loss mean
+and weights are those of the uncompiled network. With ``precision="bf16"`` the
+loss runs under ``torch.autocast`` in bfloat16 (convolutions and matrix
+products; a model keeps what needs float32, e.g. the Ballé entropy models'
+likelihoods) and the network and batches use the channels-last memory format;
+parameters, gradients and optimiser states stay float32. On CPUs with AMX or
+AVX-512 BF16 this makes steps about 3× faster. The log shows the loss mean
 every ``log_every`` steps and the means of any parts the recipe reports.
 
 Deterministic given the seed on one machine and torch build: the seed fixes the
@@ -44,6 +49,7 @@ from codecbench.learned.weights import save_weights
 from codecbench.plugins import load_target
 
 CHECKPOINT_FORMAT = "codecbench-learned-checkpoint"
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -68,6 +74,7 @@ class TrainConfig:
     force: bool = False
     init_weights: Path | None = None  # new runs: start from this weights file (fine-tuning) instead of random weights
     compile: bool = False  # run the network through torch.compile (≈1.5× faster CPU steps; same checkpoints and weights)
+    precision: str = "fp32"  # "bf16": mixed precision (autocast, channels-last); checkpoints and weights stay float32
 
 
 def codec_class(model: str) -> type[LearnedCodec]:
@@ -148,6 +155,9 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         known = sorted(recipe.options)
         raise TrainingError(f"codec {config.model}: unknown training option(s) {sorted(unknown)} (known: {known})")
     device = torch.device(config.device)
+    if config.precision not in PRECISIONS:
+        raise TrainingError(f"precision {config.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    mixed = config.precision == "bf16"
     if device.type == "cuda" and not torch.cuda.is_available():
         raise TrainingError("--device cuda asked for, but torch sees no CUDA device")
 
@@ -173,7 +183,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
 
     images = load_training_images(config.data, config.patch, config.force)
     torch.manual_seed(config.seed)
-    network = cls.build_network(hparams).to(device)
+    network = cls.build_network(hparams).to(device, memory_format=torch.channels_last if mixed else torch.contiguous_format)
     network.train()
     auxiliary = recipe.auxiliary_parameters(network)
     auxiliary_ids = {id(p) for p in auxiliary}
@@ -210,6 +220,7 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     log(
         f"training {config.model} {hparams} options {options}: {len(images)} images from {config.data}, "
         f"{config.patch}×{config.patch} crops, batch {config.batch}, lr {config.lr}, clip {config.clip}, seed {config.seed}, "
+        f"precision {config.precision}, "
         f"{sum(p.numel() for p in network.parameters())} parameters, torch threads {torch.get_num_threads()}"
     )
 
@@ -240,7 +251,10 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config.steps, config.lr)
         batch = cls.image_to_tensor(sampler.batch(config.batch)).to(device)
-        loss = recipe.training_loss(forward, batch, generator, **options)
+        if mixed and batch.dim() == 4:
+            batch = batch.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=mixed):
+            loss = recipe.training_loss(forward, batch, generator, **options)
         loss, parts = loss if isinstance(loss, tuple) else (loss, {})
         if not torch.isfinite(loss):
             raise TrainingError(f"loss became {loss.item()} at step {step}; lower --lr or --clip")
