@@ -43,7 +43,7 @@ def _key_values(pairs: tuple[str, ...], option: str) -> dict:
               help="New runs: start from this weights file (fine-tune) instead of random weights.")
 @click.option("--compile", "compile_loss", is_flag=True, help="Run the network through torch.compile (faster steps after a minute of compiling).")
 @click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
-              help="bf16: mixed precision (bfloat16 autocast, channels-last; about 3× faster steps on CPUs with AMX or AVX-512 BF16 and on GPUs). "
+              help="bf16: mixed precision (bfloat16 autocast, channels-last; 2–3× faster steps on CPUs with AMX or AVX-512 BF16 and on GPUs). "
                    "Checkpoints and weights stay float32.")
 @click.option("--resume", is_flag=True, help="Continue the checkpoint at -o/--output.")
 @click.option("--force", is_flag=True, help="Allow training on a registered evaluation dataset (e.g. kodak).")

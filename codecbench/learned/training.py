@@ -14,7 +14,7 @@ loss runs under ``torch.autocast`` in bfloat16 (convolutions and matrix
 products; a model keeps what needs float32, e.g. the Ballé entropy models'
 likelihoods) and the network and batches use the channels-last memory format;
 parameters, gradients and optimiser states stay float32. On CPUs with AMX or
-AVX-512 BF16 this makes steps about 3× faster. The log shows the loss mean
+AVX-512 BF16 this makes steps 2–3× faster. The log shows the loss mean
 every ``log_every`` steps and the means of any parts the recipe reports.
 
 Deterministic given the seed on one machine and torch build: the seed fixes the
