@@ -102,11 +102,12 @@ class _TableBuffers(nn.Module):
 
 
 def _in_float32(method):
-    """Run an entropy model's ``method`` with autocast off and its floating-point tensor arguments in float32."""
+    """Run an entropy model's ``method`` with autocast off and its float16/bfloat16 tensor arguments in float32
+    (float32 and float64 arguments are passed as they are)."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
-        args = [a.float() if isinstance(a, Tensor) and a.is_floating_point() else a for a in args]
+        args = [a.float() if isinstance(a, Tensor) and a.dtype in (torch.float16, torch.bfloat16) else a for a in args]
         with torch.autocast(self.likelihood_lower_bound.bound.device.type, enabled=False):
             return method(self, *args, **kwargs)
 
