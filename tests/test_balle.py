@@ -14,7 +14,7 @@ from codecbench.errors import CodecError, EntropyError
 from codecbench.learned.tables import TableCoder, check_consumed, coder_bytes, coder_from_bytes, new_coder, quantized_cdf
 from codecbench.learned.weights import save_weights
 from codecbench_codecs.balle import QUALITIES, Bmshj2018Factorized, Bmshj2018Hyperprior
-from codecbench_codecs.balle.model import bits, build_factorized, build_hyperprior
+from codecbench_codecs.balle.model import bits, build_factorized, build_hyperprior, widen_latents
 
 FIXTURES = Path(__file__).parent / "fixtures" / "compressai"
 CODECS = {
@@ -176,6 +176,20 @@ def tiny_codec(request, tmp_path_factory):
     return cls(weights=str(path), threads=1)
 
 
+def test_weights_files_store_the_cdf_tables_unpadded(tiny_codec):
+    stored = torch.load(tiny_codec.weights_file(1), weights_only=True)["state_dict"]
+    for model in tiny_codec.network.entropy_models():
+        prefix = "entropy_bottleneck." if model is tiny_codec.network.entropy_bottleneck else "gaussian_conditional."
+        padded, lengths = model._quantized_cdf, model._cdf_length
+        flat = stored[prefix + "_quantized_cdf"]
+        assert flat.dim() == 1 and flat.numel() == int(lengths.sum()) <= padded.numel()
+        if prefix == "gaussian_conditional.":  # rows of 64 scales from 0.11 to 256: mostly padding
+            assert flat.numel() < padded.numel() / 4
+        rows = torch.split(flat, lengths.tolist())
+        for row, used, length in zip(padded, rows, lengths.tolist()):  # loaded back: the same rows, zero padding
+            assert torch.equal(row[:length], used) and not row[length:].any()
+
+
 def test_round_trip_records_stages_and_device(tiny_codec, natural_image):
     image = natural_image[:70, :90]  # not a multiple of 16 or 64: padded, then cropped back
     data = tiny_codec.encode(image, 2)
@@ -236,7 +250,7 @@ def test_shipped_models_give_a_monotone_curve(name, natural_image):
         errors.append(np.mean((decoded.astype(float) - image) ** 2))
     assert sizes == sorted(sizes) and errors == sorted(errors, reverse=True), (sizes, errors)
     assert 10 * np.log10(255**2 / errors[-1]) > 25  # the best quality is a real codec, not noise (27.4 dB here)
-    assert codec.weights_bytes() < 20e6 and codec.hparams["N"] >= 32  # all learned weights ≤ 40 MB: test_cae_pca
+    assert codec.weights_bytes() < 25e6 and codec.hparams["N"] >= 32  # all learned weights ≤ 40 MB: test_cae_pca
 
 
 # --- training ------------------------------------------------------------------------------------------
@@ -330,6 +344,46 @@ def test_rescaled_latents_leave_the_continuous_model_unchanged(name, natural_ima
             assert torch.allclose(network.h_s(side), 1.5 * scales, atol=1e-5)
     with pytest.raises(ValueError, match="positive"):
         network.rescale_latents(0.0)
+
+
+@pytest.mark.parametrize("name", sorted(CODECS))
+def test_widened_latents_leave_the_reconstruction_and_the_old_rates_unchanged(name, natural_image):
+    torch.manual_seed(4)
+    narrow = CODECS[name][1]({"N": 8, "M": 12}).eval()
+    wide = CODECS[name][1]({"N": 8, "M": 20}).eval()
+    with torch.no_grad():
+        narrow.entropy_bottleneck.quantiles[5, 0] = torch.tensor([-0.3, 0.1, 0.5])  # the narrowest density
+    assert widen_latents(wide, narrow.state_dict()) == 12
+    x = torch.from_numpy(natural_image[:64, :64].astype(np.float32) / 255).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        before, after = narrow(x), wide(x)
+    assert torch.equal(wide.g_a(x)[:, :12], narrow.g_a(x))
+    assert torch.allclose(after["x_hat"], before["x_hat"], atol=1e-6)
+    assert torch.allclose(after["likelihoods"]["y"][:, :12], before["likelihoods"]["y"], atol=1e-6)
+    if "z" in before["likelihoods"]:  # side information unchanged, the new channels get the smallest scale
+        assert torch.allclose(after["likelihoods"]["z"], before["likelihoods"]["z"], atol=1e-6)
+        assert torch.equal(wide.h_s[-2].bias[12:], torch.full((8,), 0.11))
+    else:  # the new channels' density is a copy of the narrowest old one
+        assert torch.equal(wide.entropy_bottleneck.quantiles[12:], narrow.entropy_bottleneck.quantiles[5].expand(8, 1, 3))
+    assert 0 < wide.g_a[-1].weight[12:].abs().max() < narrow.g_a[-1].weight.abs().max()
+    with pytest.raises(ValueError, match="same N"):
+        widen_latents(CODECS[name][1]({"N": 10, "M": 20}), narrow.state_dict())
+
+
+def test_training_widens_the_latents_of_initial_weights(photo_folder, tmp_path):
+    from codecbench.errors import TrainingError
+    from codecbench.learned.training import export_weights, train
+
+    train(_train_config(photo_folder, tmp_path / "h.ckpt", steps=0), log=lambda line: None)
+    export_weights(tmp_path / "h.ckpt", tmp_path / "h.pt", log=lambda line: None)
+    lines: list[str] = []
+    wide = train(_train_config(photo_folder, tmp_path / "w.ckpt", steps=1, hparams={"M": 16}, init_weights=tmp_path / "h.pt"),
+                 log=lines.append)
+    assert wide["hparams"] == {"N": 8, "M": 16} and wide["state_dict"]["g_s.0.weight"].shape[0] == 16
+    assert any("widened from 12 to 16" in line for line in lines)
+    with pytest.raises(TrainingError, match="cannot start hyper-parameters"):
+        train(_train_config(photo_folder, tmp_path / "n.ckpt", steps=0, hparams={"N": 16}, init_weights=tmp_path / "h.pt"),
+              log=lambda line: None)
 
 
 def test_codecs_listing_shows_the_model_size():

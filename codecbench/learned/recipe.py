@@ -40,6 +40,12 @@ class TrainingRecipe:
         return a line for the log, or None when nothing changed. Not called on resumed runs. Default: nothing."""
         return None
 
+    def widen_initial_weights(self, network, initial: dict, initial_hparams: dict[str, Any]) -> str | None:
+        """Load ``initial``, a state dict for the hyper-parameters ``initial_hparams``, into ``network``, built wider
+        (``--init`` with ``--hparam``), keeping the function it computes; return a line for the log, or None when this
+        codec cannot change widths (the trainer then refuses the run). Default: None."""
+        return None
+
     def auxiliary_parameters(self, network) -> list:
         """Parameters trained by their own optimiser (e.g. an entropy model's quantiles, CompressAI's "aux" loss);
         they are left out of the main optimiser and of gradient clipping. Default: none."""

@@ -177,9 +177,10 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
         options = {**recipe.options, **config.options}
     initial = None
     if config.init_weights is not None:
-        if checkpoint is not None or config.hparams:
-            raise TrainingError("initial weights apply to new runs only and bring their own hyper-parameters (no --hparam)")
-        initial, hparams, partial = _read_initial_weights(cls, config.init_weights)
+        if checkpoint is not None:
+            raise TrainingError("initial weights apply to new runs only")
+        initial, initial_hparams, partial = _read_initial_weights(cls, config.init_weights)
+        hparams = {**initial_hparams, **config.hparams}  # --hparam widens the initial network where the recipe can
 
     images = load_training_images(config.data, config.patch, config.force)
     torch.manual_seed(config.seed)
@@ -196,7 +197,14 @@ def train(config: TrainConfig, resume: bool = False, log: Callable[[str], None] 
     step, wall, history = 0, 0.0, []
     forward = torch.compile(network) if config.compile else network  # shares the parameters; state dicts stay uncompiled
     if initial is not None:
-        if partial:
+        if hparams != initial_hparams:
+            widened = recipe.widen_initial_weights(network, initial, initial_hparams)
+            if widened is None:
+                raise TrainingError(
+                    f"codec {config.model}: cannot start hyper-parameters {hparams} from --init weights with {initial_hparams}"
+                )
+            log(widened)
+        elif partial:
             own = network.state_dict()
             initial = {k: v for k, v in initial.items() if k in own and own[k].shape == v.shape}
             network.load_state_dict({**own, **initial})

@@ -4,7 +4,9 @@
 loading): ``format`` = WEIGHTS_FORMAT, ``model_id``, ``hparams`` (layer
 widths: the network is rebuilt from them, so full-size weights trained
 elsewhere load too), ``state_dict`` (parameters in fp16 or fp32, run in fp32;
-buffers as the network holds them: bounds, integer entropy tables),
+buffers as the network holds them: bounds, integer entropy tables, except
+that a ``…_quantized_cdf`` table, whose rows the network pads to the longest,
+is stored as the used part of each row (``…_cdf_length``) concatenated),
 ``extras`` (codec data such as entropy-coder priors) and ``training``
 (provenance; absolute paths in it are cut to their last part, so a shipped
 file names no directory of the machine that trained it). Bitstreams pin the
@@ -52,9 +54,42 @@ def read_weights(path: Path, model_id: str) -> dict[str, Any]:
     return check_weights(load_weights_file(path), path, model_id)
 
 
+CDF_TABLE = "_quantized_cdf"
+CDF_LENGTHS = "_cdf_length"
+
+
+def _packed_tables(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` with each padded CDF table (C × longest row) replaced by its rows' used parts, concatenated (1-D)."""
+    import torch
+
+    packed = dict(state)
+    for key, table in state.items():
+        lengths = state.get(key[: -len(CDF_TABLE)] + CDF_LENGTHS) if key.endswith(CDF_TABLE) else None
+        if lengths is not None and table.dim() == 2 and table.numel() > 0:
+            packed[key] = torch.cat([row[:length] for row, length in zip(table, lengths.tolist())])
+    return packed
+
+
+def _padded_tables(state: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of ``_packed_tables``: concatenated CDF rows back into a zero-padded C × longest-row table."""
+    import torch
+
+    padded = dict(state)
+    for key, flat in state.items():
+        lengths = state.get(key[: -len(CDF_TABLE)] + CDF_LENGTHS) if key.endswith(CDF_TABLE) else None
+        if lengths is not None and flat.dim() == 1 and flat.numel() > 0:
+            sizes = lengths.tolist()
+            table = torch.zeros((len(sizes), max(sizes)), dtype=flat.dtype)
+            for row, part in zip(table, torch.split(flat, sizes)):
+                row[: len(part)] = part
+            padded[key] = table
+    return padded
+
+
 def float32_state(weights: dict[str, Any]) -> dict[str, Any]:
-    """The file's state dict with floating-point tensors in float32 (files may store fp16)."""
-    return {k: v.float() if v.is_floating_point() else v for k, v in weights["state_dict"].items()}
+    """The file's state dict as the network holds it: floating-point tensors in float32 (files may store fp16),
+    CDF tables padded again."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in _padded_tables(weights["state_dict"]).items()}
 
 
 def portable_provenance(value: Any) -> Any:
@@ -70,7 +105,8 @@ def portable_provenance(value: Any) -> Any:
 
 def save_weights(cls: type, network, hparams: dict[str, Any], path: Path, extras: dict[str, Any] | None = None,
                  training: dict[str, Any] | None = None) -> str:
-    """Write a weights file of ``network`` (parameters stored as fp16) for codec class ``cls``; return its SHA-256.
+    """Write a weights file of ``network`` (parameters stored as fp16, CDF tables packed) for codec class ``cls``;
+    return its SHA-256.
 
     ``cls.model_id`` is written as the file's model; ``hparams`` must rebuild ``network``.
     """
@@ -81,7 +117,9 @@ def save_weights(cls: type, network, hparams: dict[str, Any], path: Path, extras
         "format": WEIGHTS_FORMAT,
         "model_id": cls.model_id,
         "hparams": hparams,
-        "state_dict": {k: v.half() if k in parameters and v.is_floating_point() else v for k, v in network.state_dict().items()},
+        "state_dict": _packed_tables(
+            {k: v.half() if k in parameters and v.is_floating_point() else v for k, v in network.state_dict().items()}
+        ),
         "extras": extras or {},
         "training": portable_provenance(training or {}),
     }

@@ -191,6 +191,52 @@ class ScaleHyperprior(nn.Module):
         super()._load_from_state_dict(*args, **kwargs)
 
 
+@torch.no_grad()
+def widen_latents(network: nn.Module, initial: dict[str, Tensor]) -> int:
+    """Load ``initial``, the state of the same model with fewer latent channels M (same N), into the wider ``network``.
+
+    The old channels keep their weights and the new ones start unused, so the
+    reconstruction, the old channels' likelihoods and (hyperprior) z are
+    unchanged: g_s's and h_a's weights on the new channels are zero, g_a's rows
+    for them are a tenth of their random initialisation (small latents). Their
+    densities start narrow, so they cost little: the factorized model copies the
+    old channel whose density is narrowest (quantile spread); the hyperprior
+    predicts scale 0.11, the Gaussian conditional's lower bound, with
+    ``h_s``'s new rows zero (bias 0.11, so the final ReLU passes gradients).
+    Returns the number of old channels.
+    """
+    old = initial["g_a.6.weight"].shape[0]
+    if initial["g_a.0.weight"].shape[0] != network.N or old > network.M:
+        raise ValueError(
+            f"widening needs the same N and no fewer latent channels: initial N={initial['g_a.0.weight'].shape[0]}, M={old};"
+            f" network N={network.N}, M={network.M}"
+        )
+    state = network.state_dict()
+    for name, target in state.items():
+        source = initial.get(name)
+        if source is None or source.dim() != target.dim():
+            continue  # the entropy tables (empty until exported) and names of another model
+        if source.shape == target.shape:
+            target.copy_(source)
+        elif all(s <= t for s, t in zip(source.shape, target.shape)):
+            target[tuple(slice(0, s) for s in source.shape)] = source
+    state["g_a.6.weight"][old:] *= 0.1
+    state["g_a.6.bias"][old:] = 0.0
+    state["g_s.0.weight"][old:] = 0.0
+    if isinstance(network, ScaleHyperprior):
+        state["h_a.0.weight"][:, old:] = 0.0
+        state["h_s.4.weight"][old:] = 0.0
+        state["h_s.4.bias"][old:] = float(network.gaussian_conditional.scale_bound)
+    else:
+        quantiles = state["entropy_bottleneck.quantiles"]
+        narrowest = int(torch.argmin(quantiles[:old, 0, 2] - quantiles[:old, 0, 0]))
+        for name, tensor in state.items():
+            if name.startswith("entropy_bottleneck.") and tensor.dim() == 3 and tensor.shape[0] == network.M:
+                tensor[old:] = tensor[narrowest]
+    network.load_state_dict(state)
+    return old
+
+
 def build_factorized(hparams: dict[str, Any]) -> FactorizedPrior:
     """An untrained FactorizedPrior with widths ``{"N": …, "M": …}``."""
     return FactorizedPrior(*_widths(hparams))

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from codecbench.learned.recipe import TrainingRecipe
-from codecbench_codecs.balle.model import bits
+from codecbench_codecs.balle.model import bits, widen_latents
 
 DEFAULT_WIDTHS = {"N": 64, "M": 96}
 
@@ -48,6 +48,13 @@ class BalleRecipe(TrainingRecipe):
             return None
         network.rescale_latents(scale)
         return f"latents rescaled by {scale:g} (quantisation step 1/{scale:g} of the initial weights')"
+
+    def widen_initial_weights(self, network, initial, initial_hparams) -> str | None:
+        """More latent channels M than ``--init`` (``--hparam M=…``): ``widen_latents``; other changes are refused."""
+        if int(initial_hparams["N"]) != network.N or int(initial_hparams["M"]) > network.M:
+            return None
+        old = widen_latents(network, initial)
+        return f"latent channels widened from {old} to {network.M}; the new ones start unused"
 
     def auxiliary_parameters(self, network) -> list:
         return [network.entropy_bottleneck.quantiles]
