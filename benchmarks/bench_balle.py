@@ -18,7 +18,7 @@ BUDGET_S = 1.0
 THREADS = 2
 
 
-@pytest.mark.parametrize("quality", [1, 5])
+@pytest.mark.parametrize("quality", [1, 6])
 @pytest.mark.parametrize("operation", ["encode", "decode"])
 @pytest.mark.parametrize("cls", [Bmshj2018Factorized, Bmshj2018Hyperprior], ids=lambda cls: cls.name)
 def test_kodak_sized_image(benchmark, kodak_sized_image, cls, operation, quality):

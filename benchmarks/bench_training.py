@@ -1,4 +1,4 @@
-"""Training steps of the Ballé hyperprior at the shipped widths on one CPU thread: fp32 against bf16 mixed precision.
+"""Training steps of the Ballé hyperprior (default widths N = 64, M = 96), one CPU thread: fp32 against bf16 mixed precision.
 
 Each round trains 5 steps of 4 crops of 256×256 px through ``codecbench.learned.training.train``
 (eager, no ``--compile``); ``extra_info`` gets the seconds per step. bf16 pays off on CPUs with AMX or

@@ -1,6 +1,6 @@
 """``bmshj2018_factorized`` and ``bmshj2018_hyperprior``: Ballé et al.'s learned codecs, CompressAI-compatible.
 
-Setting ``quality`` 1–5: one network per rate–distortion trade-off λ (MSE),
+Setting ``quality`` 1–6: one network per rate–distortion trade-off λ (MSE),
 shipped beside this module as ``<codec>_q<quality>.pt`` (see MODEL_CARD.md).
 Option ``weights``: a codecbench weights file or a CompressAI checkpoint
 (``torch.save`` of a state dict, or of a dict with ``state_dict``), used for
@@ -26,7 +26,7 @@ from codecbench.codec import SettingSpec
 from codecbench.errors import CodecError, EntropyError
 from codecbench.learned.codec import LearnedCodec
 
-QUALITIES = (1, 2, 3, 4, 5)
+QUALITIES = (1, 2, 3, 4, 5, 6)
 
 
 class _BalleCodec(LearnedCodec):
