@@ -58,13 +58,18 @@ CDF_TABLE = "_quantized_cdf"
 CDF_LENGTHS = "_cdf_length"
 
 
+def _row_lengths(state: dict[str, Any], key: str):
+    """The row lengths stored beside the CDF table ``key``, or None when ``key`` is not a CDF table."""
+    return state.get(key[: -len(CDF_TABLE)] + CDF_LENGTHS) if key.endswith(CDF_TABLE) else None
+
+
 def _packed_tables(state: dict[str, Any]) -> dict[str, Any]:
     """``state`` with each padded CDF table (C × longest row) replaced by its rows' used parts, concatenated (1-D)."""
     import torch
 
     packed = dict(state)
     for key, table in state.items():
-        lengths = state.get(key[: -len(CDF_TABLE)] + CDF_LENGTHS) if key.endswith(CDF_TABLE) else None
+        lengths = _row_lengths(state, key)
         if lengths is not None and table.dim() == 2 and table.numel() > 0:
             packed[key] = torch.cat([row[:length] for row, length in zip(table, lengths.tolist())])
     return packed
@@ -76,7 +81,7 @@ def _padded_tables(state: dict[str, Any]) -> dict[str, Any]:
 
     padded = dict(state)
     for key, flat in state.items():
-        lengths = state.get(key[: -len(CDF_TABLE)] + CDF_LENGTHS) if key.endswith(CDF_TABLE) else None
+        lengths = _row_lengths(state, key)
         if lengths is not None and flat.dim() == 1 and flat.numel() > 0:
             sizes = lengths.tolist()
             table = torch.zeros((len(sizes), max(sizes)), dtype=flat.dtype)
