@@ -51,9 +51,10 @@ class BalleRecipe(TrainingRecipe):
 
     def widen_initial_weights(self, network, initial, initial_hparams) -> str | None:
         """More latent channels M than ``--init`` (``--hparam M=…``): ``widen_latents``; other changes are refused."""
-        if int(initial_hparams["N"]) != network.N or int(initial_hparams["M"]) > network.M:
+        try:
+            old = widen_latents(network, initial)  # checks N and M before it changes anything
+        except ValueError:
             return None
-        old = widen_latents(network, initial)
         return f"latent channels widened from {old} to {network.M}; the new ones start unused"
 
     def auxiliary_parameters(self, network) -> list:
